@@ -1,0 +1,1 @@
+"""cloudwatch_logs emulator."""

@@ -1,0 +1,1 @@
+"""rollbar emulator."""

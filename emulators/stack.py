@@ -1,0 +1,161 @@
+"""The embedded local stack: every emulator on loopback, durable under one data directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulators._server import ServedApp, serve
+from emulators.cloudwatch_logs.api import create_app as create_logs_app
+from emulators.cloudwatch_logs.store import LogsStore
+from emulators.honeycomb.api import HoneycombSettings
+from emulators.honeycomb.api import create_app as create_honeycomb_app
+from emulators.honeycomb.store import HoneycombStore
+from emulators.rollbar.api import RollbarSettings
+from emulators.rollbar.api import create_app as create_rollbar_app
+from emulators.rollbar.store import RollbarStore
+from emulators.xray.api import XRaySettings
+from emulators.xray.api import create_app as create_xray_app
+from emulators.xray.daemon import XRayDaemon
+from emulators.xray.store import XRayStore
+from tracedrill import local
+
+DEFAULT_SAMPLING_RULES = Path(__file__).resolve().parent.parent / "target_app" / "xray-sampling-rules.json"
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    host: str = local.LOCAL_HOST
+    ports: local.LocalPorts = field(default_factory=local.LocalPorts)
+    honeycomb_plan: str = "enterprise"  # or "free": the Query Data API answers as on a plan without it
+    sampling_rules: Path = DEFAULT_SAMPLING_RULES
+
+
+@dataclass(frozen=True)
+class StackEndpoints:
+    honeycomb: str
+    xray_api: str
+    cloudwatch_logs: str
+    rollbar: str
+    xray_daemon: str  # host:port, UDP and TCP
+
+
+class LocalStack:
+    """Start with ``start()`` (or as a context manager); ``endpoints`` then tells where each lives."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self._served: list[ServedApp] = []
+        self._daemon: XRayDaemon | None = None
+        self._endpoints: StackEndpoints | None = None
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def endpoints(self) -> StackEndpoints:
+        if self._endpoints is None:
+            raise RuntimeError("the local stack is not started")
+        return self._endpoints
+
+    def start(self) -> StackEndpoints:
+        cfg = self.config
+        data = cfg.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        try:
+            honeycomb = self._serve(
+                "honeycomb",
+                create_honeycomb_app(
+                    HoneycombStore(data / "honeycomb.sqlite3"),
+                    HoneycombSettings.local(plan=cfg.honeycomb_plan),
+                ),
+                cfg.ports.honeycomb,
+            )
+            xray = self._serve(
+                "xray",
+                create_xray_app(XRayStore(data / "xray.sqlite3"), XRaySettings(sampling_rules_file=cfg.sampling_rules)),
+                cfg.ports.xray_api,
+            )
+            logs = self._serve("cloudwatch_logs", create_logs_app(LogsStore(data / "logs.sqlite3")),
+                               cfg.ports.cloudwatch_logs)
+            rollbar = self._serve(
+                "rollbar", create_rollbar_app(RollbarStore(data / "rollbar.sqlite3"), RollbarSettings.local()),
+                cfg.ports.rollbar,
+            )
+            self._daemon = XRayDaemon(
+                host=cfg.host,
+                port=cfg.ports.xray_daemon,
+                xray_endpoint=xray.url,
+                region=local.LOCAL_AWS_REGION,
+            )
+            self._daemon.start()
+        except BaseException:
+            self.stop()
+            raise
+        self._endpoints = StackEndpoints(
+            honeycomb=honeycomb.url,
+            xray_api=xray.url,
+            cloudwatch_logs=logs.url,
+            rollbar=rollbar.url,
+            xray_daemon=self._daemon.address,
+        )
+        return self._endpoints
+
+    def _serve(self, name: str, app: object, port: int) -> ServedApp:
+        served = serve(name, app, host=self.config.host, port=port)
+        self._served.append(served)
+        return served
+
+    def stop(self) -> None:
+        if self._daemon is not None:
+            self._daemon.stop()
+            self._daemon = None
+        while self._served:
+            self._served.pop().stop()
+        self._endpoints = None
+
+    def daemon_stats(self) -> dict[str, int]:
+        return self._daemon.stats() if self._daemon else {}
+
+
+def app_environment(endpoints: StackEndpoints) -> dict[str, str]:
+    """The environment a user's app needs to send all four kinds of telemetry to the stack.
+
+    Real variable names only: the same app pointed at the SaaS services changes values, not code.
+    """
+    return {
+        "OTEL_SERVICE_NAME": local.DEFAULT_SERVICE_NAME,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoints.honeycomb,
+        "OTEL_EXPORTER_OTLP_HEADERS": f"x-honeycomb-team={local.LOCAL_HONEYCOMB_KEY}",
+        "AWS_XRAY_DAEMON_ADDRESS": endpoints.xray_daemon,
+        "AWS_XRAY_TRACING_NAME": local.DEFAULT_SERVICE_NAME,
+        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": endpoints.cloudwatch_logs,
+        "AWS_ENDPOINT_URL_XRAY": endpoints.xray_api,
+        "AWS_DEFAULT_REGION": local.LOCAL_AWS_REGION,
+        "AWS_ACCESS_KEY_ID": local.LOCAL_AWS_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": local.LOCAL_AWS_SECRET_ACCESS_KEY,
+        "CLOUDWATCH_LOG_GROUP": local.DEFAULT_LOG_GROUP,
+        "ROLLBAR_ACCESS_TOKEN": local.LOCAL_ROLLBAR_POST_TOKEN,
+        "ROLLBAR_ENDPOINT": f"{endpoints.rollbar}/api/1/",
+        "ROLLBAR_ENVIRONMENT": local.DEFAULT_ROLLBAR_ENVIRONMENT,
+    }
+
+
+def verifier_environment(endpoints: StackEndpoints) -> dict[str, str]:
+    """What the verifiers read to query the stack through the public read APIs."""
+    return {
+        "HONEYCOMB_API_ENDPOINT": endpoints.honeycomb,
+        "HONEYCOMB_API_KEY": local.LOCAL_HONEYCOMB_KEY,
+        "AWS_ENDPOINT_URL_XRAY": endpoints.xray_api,
+        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": endpoints.cloudwatch_logs,
+        "AWS_DEFAULT_REGION": local.LOCAL_AWS_REGION,
+        "AWS_ACCESS_KEY_ID": local.LOCAL_AWS_ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": local.LOCAL_AWS_SECRET_ACCESS_KEY,
+        "ROLLBAR_API_ENDPOINT": f"{endpoints.rollbar}/api/1/",
+        "ROLLBAR_READ_ACCESS_TOKEN": local.LOCAL_ROLLBAR_READ_TOKEN,
+    }
