@@ -1,0 +1,101 @@
+"""The data every verifier shares: what was sent, and what a check concluded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Backend = Literal["honeycomb", "xray", "cloudwatch_logs", "rollbar"]
+BACKENDS: tuple[Backend, ...] = ("honeycomb", "xray", "cloudwatch_logs", "rollbar")
+
+CheckStatus = Literal["pass", "fail", "unverifiable", "timed-out"]
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """One line of the sent-ledger (``sent.jsonl``): a request the load generator sent."""
+
+    request_id: str
+    name: str  # route name, e.g. "home", "user_activities", "fault"
+    method: str
+    url: str
+    path: str
+    start: float  # epoch seconds
+    end: float
+    status: int | None  # None: no response (connection error)
+    trace_id: str  # W3C, 32 lowercase hex; first 8 hex are epoch seconds
+    parent_span_id: str  # the span id the generator put in traceparent (16 hex)
+    xray_trace_id: str  # "1-{trace_id[:8]}-{trace_id[8:]}"
+    worker: str
+
+    @classmethod
+    def from_json(cls, line: str) -> SentRequest:
+        return cls(**json.loads(line))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+
+def read_ledger(path: Path) -> list[SentRequest]:
+    """Read every ledger file: ``sent.jsonl`` or a directory of ``sent*.jsonl`` (one per worker)."""
+    files = sorted(path.glob("sent*.jsonl")) if path.is_dir() else [path]
+    return [SentRequest.from_json(line) for f in files for line in _lines(f)]
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield line
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's verdict; ``name`` reads as what was checked, ``detail`` as what a person can act on."""
+
+    backend: Backend
+    name: str
+    status: CheckStatus
+    detail: str
+
+
+@dataclass
+class WaitOutcome:
+    """How polling a backend ended: ``settled`` (counts stopped growing) or ``deadline``."""
+
+    ended_by: Literal["settled", "deadline", "not-polled"]
+    seconds: float
+    polls: int
+    lag_p50_s: float | None = None  # ingest lag from request end to first seen, where measurable
+    lag_p95_s: float | None = None
+
+
+@dataclass
+class BackendReport:
+    backend: Backend
+    expected: int | None  # None: not decidable for this backend (e.g. X-Ray sampling is random)
+    found: int
+    missing: int | None
+    extra: int
+    checks: list[CheckResult] = field(default_factory=list)
+    wait: WaitOutcome | None = None
+    note: str = ""
+
+    @property
+    def status(self) -> CheckStatus:
+        return worst(c.status for c in self.checks)
+
+
+_SEVERITY: dict[CheckStatus, int] = {"pass": 0, "unverifiable": 1, "timed-out": 2, "fail": 3}
+
+
+def worst(statuses: Iterable[CheckStatus]) -> CheckStatus:
+    """The status a group of checks rolls up to: any fail fails; unverifiable never counts as pass."""
+    result: CheckStatus = "pass"
+    for status in statuses:
+        if _SEVERITY[status] > _SEVERITY[result]:
+            result = status
+    return result
