@@ -71,6 +71,7 @@ class WaitOutcome:
     polls: int
     lag_p50_s: float | None = None  # ingest lag from request end to first seen, where measurable
     lag_p95_s: float | None = None
+    complete_after_s: float | None = None  # from the first poll until the count last changed
 
 
 @dataclass

@@ -1,0 +1,106 @@
+"""Cruddur-like traffic for the bundled target app, every request tagged and written to the sent-ledger.
+
+Runs inside Locust's own (gevent) process only. The ledger goes to ``$TRACEDRILL_RUN_DIR``
+(the current directory when unset), one file per Locust process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from locust import FastHttpUser, between, events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from loadtests.ids import new_request_ids
+from loadtests.ledger import LedgerWriter, ledger_path
+from verifiers.model import SentRequest
+
+RUN_DIR_ENV = "TRACEDRILL_RUN_DIR"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    path: str
+    weight: int
+    expected_status: int  # what the route answers when the app is healthy; anything else is a Locust failure
+
+
+# Weighted like a timeline app: mostly reads of the home feed, a small share of faults.
+ROUTES: tuple[Route, ...] = (
+    Route("home", "/api/activities/home", 6, 200),
+    Route("user_activities", "/api/activities/@andrewbrown", 3, 200),
+    Route("user_activities_invalid", "/api/activities/@not-a-handle", 1, 422),
+    Route("notifications", "/api/activities/notifications", 2, 200),
+    Route("health", "/api/health", 1, 200),
+    Route("rollbar_test", "/rollbar/test", 1, 200),
+    Route("fault", "/api/fault", 1, 500),
+)
+
+_ledger: LedgerWriter | None = None
+_worker = f"{socket.gethostname()}-{os.getpid()}"
+
+
+@events.init.add_listener
+def _open_ledger(environment: Environment, **_: Any) -> None:
+    global _ledger, _worker
+    if isinstance(environment.runner, WorkerRunner):
+        _worker = environment.runner.client_id
+    run_dir = Path(os.environ.get(RUN_DIR_ENV, "."))
+    _ledger = LedgerWriter(ledger_path(run_dir, _worker))
+
+
+@events.quitting.add_listener
+def _close_ledger(**_: Any) -> None:
+    if _ledger is not None:
+        _ledger.close()
+
+
+def _send(user: FastHttpUser, route: Route) -> None:
+    ids = new_request_ids()
+    start = time.time()
+    with user.client.get(route.path, headers=ids.headers(), name=route.name, catch_response=True) as response:
+        status = response.status_code or None  # 0 means no response at all
+        if status == route.expected_status:
+            response.success()
+        else:
+            response.failure(f"expected HTTP {route.expected_status}, got {status}")
+    end = time.time()
+    if _ledger is not None:
+        _ledger.record(
+            SentRequest(
+                request_id=ids.request_id,
+                name=route.name,
+                method="GET",
+                url=f"{user.host}{route.path}",
+                path=route.path,
+                start=start,
+                end=end,
+                status=status,
+                trace_id=ids.trace_id,
+                parent_span_id=ids.parent_span_id,
+                xray_trace_id=ids.xray_trace_id,
+                worker=_worker,
+            )
+        )
+
+
+def _task_for(route: Route) -> Callable[[FastHttpUser], None]:
+    def task(user: FastHttpUser) -> None:
+        _send(user, route)
+
+    task.__name__ = route.name
+    return task
+
+
+class CruddurUser(FastHttpUser):
+    wait_time = between(0.2, 1.0)
+    # A list with each task repeated by its weight: Locust's typed form of weighted tasks.
+    tasks = [task for route in ROUTES for task in [_task_for(route)] * route.weight]

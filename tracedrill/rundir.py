@@ -1,0 +1,61 @@
+"""reports/<run-id>/: where a run writes everything, with reports/latest pointing at the newest."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RUN_FILE = "run.json"
+
+
+def new_run_id(now: float | None = None) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunRecord:
+    """What a later ``tracedrill verify`` needs to re-verify the run. Never holds a secret."""
+
+    run_id: str
+    backends: str  # "local" | "cloud"
+    target_url: str
+    started_target: bool
+    service_name: str
+    log_group: str
+    rollbar_environment: str
+    expectations: str
+    honeycomb_plan: str
+    load: dict[str, Any] = field(default_factory=dict)
+    load_start: float = 0.0
+    load_end: float = 0.0
+    local_data_dir: str | None = None  # relative to the run directory
+
+    def save(self, run_dir: Path) -> None:
+        (run_dir / RUN_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load_from(cls, run_dir: Path) -> RunRecord:
+        path = run_dir / RUN_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run directory: {RUN_FILE} is missing")
+        return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def create_run_dir(reports_dir: Path, run_id: str) -> Path:
+    run_dir = reports_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    point_latest(reports_dir, run_dir)
+    return run_dir
+
+
+def point_latest(reports_dir: Path, run_dir: Path) -> None:
+    """Swap reports/latest atomically so a reader never sees it missing."""
+    latest = reports_dir / "latest"
+    tmp = reports_dir / f".latest-{secrets.token_hex(4)}"
+    tmp.symlink_to(run_dir.name)
+    tmp.replace(latest)

@@ -1,0 +1,237 @@
+"""Where each backend's public read API lives and the credentials for it.
+
+Local or cloud is nothing but these values: the emulators and the SaaS services are read the
+same way (HTTP for Honeycomb and Rollbar, boto3 for X-Ray and CloudWatch Logs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import requests
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from verifiers.base import ReadError
+from verifiers.model import BACKENDS, Backend
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_xray import XRayClient
+
+DEFAULT_HONEYCOMB_API_URL = "https://api.honeycomb.io"
+DEFAULT_ROLLBAR_API_URL = "https://api.rollbar.com/api/1/"
+HTTP_TIMEOUT_S = 30.0
+
+# Standard retry mode backs off on ThrottlingException; a few attempts ride out a burst.
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it and says how to set it."""
+
+
+# Why each variable is needed, for the error message when it is missing.
+_HOW_TO_SET = {
+    "HONEYCOMB_API_KEY": "a Honeycomb configuration API key with 'Run Queries' permission "
+    "(Honeycomb > Environment settings > API keys); the ingest key the app uses also answers /1/auth",
+    "ROLLBAR_READ_ACCESS_TOKEN": "a Rollbar project access token with the 'read' scope "
+    "(Rollbar > Project settings > Project Access Tokens)",
+    "AWS_DEFAULT_REGION": "the AWS region the app sends X-Ray segments and CloudWatch logs to, e.g. us-east-1 "
+    "(AWS_REGION works too)",
+}
+
+
+def _missing(variable: str) -> str:
+    return f"{variable} is not set: export {variable}=<{_HOW_TO_SET[variable]}>"
+
+
+@dataclass(frozen=True)
+class Connections:
+    """Read-side endpoints and credentials. ``repr`` shows whether a secret is set, never its value."""
+
+    honeycomb_api_key: str = field(default="", repr=False)
+    rollbar_read_token: str = field(default="", repr=False)
+    aws_region: str = ""
+    honeycomb_api_url: str = DEFAULT_HONEYCOMB_API_URL
+    xray_endpoint_url: str | None = None  # None: the AWS endpoint for aws_region
+    logs_endpoint_url: str | None = None
+    rollbar_api_url: str = DEFAULT_ROLLBAR_API_URL
+    # Passed to boto3 only when set; otherwise boto3's own chain (profile, SSO, instance role) applies.
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+    aws_profile: str | None = None
+
+    def __post_init__(self) -> None:
+        # Rollbar URLs are joined relative to this base: without the slash "api/1" loses its last segment.
+        if not self.rollbar_api_url.endswith("/"):
+            object.__setattr__(self, "rollbar_api_url", self.rollbar_api_url + "/")
+        object.__setattr__(self, "honeycomb_api_url", self.honeycomb_api_url.rstrip("/"))
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = repr(value) if f.repr else ("<set>" if value else "<not set>")
+            parts.append(f"{f.name}={shown}")
+        return f"Connections({', '.join(parts)})"
+
+    __str__ = __repr__
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], backends: Collection[Backend] = BACKENDS) -> Connections:
+        """Read the real services' variable names; only what ``backends`` need is required."""
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def need(names: Iterable[str]) -> str:
+            names = list(names)
+            for name in names:
+                value = get(name)
+                if value:
+                    return value
+            raise ConfigError(_missing(names[0]))
+
+        uses_aws = "xray" in backends or "cloudwatch_logs" in backends
+        return cls(
+            honeycomb_api_key=need(["HONEYCOMB_API_KEY"]) if "honeycomb" in backends else "",
+            rollbar_read_token=need(["ROLLBAR_READ_ACCESS_TOKEN"]) if "rollbar" in backends else "",
+            aws_region=need(["AWS_DEFAULT_REGION", "AWS_REGION"]) if uses_aws else "",
+            honeycomb_api_url=get("HONEYCOMB_API_ENDPOINT") or DEFAULT_HONEYCOMB_API_URL,
+            xray_endpoint_url=get("AWS_ENDPOINT_URL_XRAY") or get("AWS_ENDPOINT_URL"),
+            logs_endpoint_url=get("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS") or get("AWS_ENDPOINT_URL"),
+            rollbar_api_url=get("ROLLBAR_API_ENDPOINT") or DEFAULT_ROLLBAR_API_URL,
+            aws_access_key_id=get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=get("AWS_SESSION_TOKEN"),
+            aws_profile=get("AWS_PROFILE"),
+        )
+
+    def _boto_session(self) -> boto3.session.Session:
+        if bool(self.aws_access_key_id) != bool(self.aws_secret_access_key):
+            missing = "AWS_SECRET_ACCESS_KEY" if self.aws_access_key_id else "AWS_ACCESS_KEY_ID"
+            raise ConfigError(f"{missing} is not set: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together")
+        if not self.aws_region:
+            raise ConfigError(_missing("AWS_DEFAULT_REGION"))
+        return boto3.session.Session(
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+            region_name=self.aws_region,
+            profile_name=None if self.aws_access_key_id else self.aws_profile,
+        )
+
+    def xray_client(self) -> XRayClient:
+        return self._boto_session().client("xray", endpoint_url=self.xray_endpoint_url, config=_BOTO_CONFIG)
+
+    def logs_client(self) -> CloudWatchLogsClient:
+        return self._boto_session().client("logs", endpoint_url=self.logs_endpoint_url, config=_BOTO_CONFIG)
+
+
+class ApiUnreachable(Exception):
+    """No HTTP answer at all (connection refused, DNS, timeout)."""
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: Any  # parsed JSON, or None when the body is not JSON
+    text: str
+    headers: Mapping[str, str]
+
+    def message(self) -> str:
+        """The service's own error text, for error messages (RFC 7807 ``detail``/``error``, Rollbar ``message``)."""
+        if isinstance(self.body, dict):
+            for key in ("detail", "error", "message", "title"):
+                if isinstance(self.body.get(key), str) and self.body[key]:
+                    return str(self.body[key])
+        return self.text[:200]
+
+
+class HttpJsonApi:
+    """A JSON-over-HTTP API under ``base_url`` with its auth header; secrets stay in headers, never in URLs."""
+
+    def __init__(self, base_url: str, headers: Mapping[str, str], timeout_s: float = HTTP_TIMEOUT_S) -> None:
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self._session = requests.Session()
+        self._session.headers.update(headers)
+        self._timeout = timeout_s
+
+    def __repr__(self) -> str:
+        return f"HttpJsonApi({self.base_url!r})"
+
+    def call(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None
+    ) -> HttpAnswer:
+        url = self.base_url + path.lstrip("/")
+        try:
+            response = self._session.request(
+                method, url, params=params, json=json_body, timeout=self._timeout, allow_redirects=True
+            )
+        except requests.RequestException as exc:
+            raise ApiUnreachable(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return HttpAnswer(response.status_code, body, response.text, response.headers)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+_DENIED_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+    }
+)
+_THROTTLED_CODES = frozenset(
+    {"ThrottlingException", "ThrottledException", "Throttling", "TooManyRequestsException", "LimitExceededException"}
+)
+
+
+def aws_read_error(backend: Backend, exc: Exception, endpoint_variable: str) -> ReadError:
+    """A boto3 failure as a ReadError whose message says what to fix (never a credential value)."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+        operation = exc.operation_name
+        if code in _DENIED_CODES:
+            return ReadError(
+                backend,
+                "denied",
+                f"{operation}: AWS refused the credentials ({code}: {message}); "
+                "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_PROFILE and IAM",
+            )
+        if code in _THROTTLED_CODES:
+            return ReadError(backend, "throttled", f"{operation}: throttled ({code}: {message})")
+        return ReadError(backend, "error", f"{operation}: {code}: {message}")
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return ReadError(
+            backend,
+            "denied",
+            f"no AWS credentials ({exc}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
+        return ReadError(backend, "unreachable", f"{exc} (check {endpoint_variable} and AWS_DEFAULT_REGION)")
+    return ReadError(backend, "error", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,685 @@
+"""What the service under test should emit, per route: the expectations file (TOML).
+
+The verifiers are generic; everything specific to one app lives in its expectations file. The
+bundled Cruddur target's file is ``verifiers/expectations/cruddur.toml`` (read it as an example).
+Another Flask app needs only another file: ``tracedrill run --expect my-app.toml``.
+
+Format
+======
+
+A request in the sent-ledger is matched to the first ``[[routes]]`` entry whose ``method`` (optional,
+any when left out) equals its method and whose ``path`` regex matches its path (``re.search``, so
+anchor with ``^...$``). Requests that match no route still get everything outside ``[[routes]]``
+(server span, segment, log lines) and are expected to produce no Rollbar occurrence. Requests that
+got no response (status None in the ledger) are never expected to produce anything.
+
+::
+
+    [service]
+    name = "backend-flask"              # OTel service.name and X-Ray segment name (required)
+    honeycomb_dataset = "backend-flask" # optional; default: the service name as Honeycomb slugs it
+    log_group = "cruddur"               # CloudWatch Logs group (required)
+    rollbar_environment = "local"       # Rollbar environment (required)
+
+    [honeycomb]
+    request_id_attribute = "app.request_id"  # the column carrying the request id (required)
+    error_statuses = ["5xx"]                 # the server span has error=true for exactly these
+    [honeycomb.server_span]                  # the one span.kind=server span per request
+    name = '^{method} /'                     # optional regex its name must match
+    attributes = { "http.status_code" = "= {status}" }
+    [honeycomb.every_span]                   # every span of the request's trace
+    attributes = { "app.request_id" = "= {request_id}" }
+
+    [xray]
+    request_id_annotation = "request_id"     # the segment annotation with the request id (required)
+    fault_statuses = ["5xx"]                 # segment fault=true for exactly these
+    error_statuses = ["4xx"]                 # segment error=true for exactly these
+    [xray.segment]
+    annotations = { request_id = "= {request_id}" }
+    metadata = {}
+
+    [logs]
+    request_id_regex = 'request_id=(?P<request_id>[0-9A-Za-z._:-]+)'  # finds the request id in any line
+    filter_pattern = '"request_id="'   # optional FilterLogEvents pattern that narrows the read
+    [[logs.lines]]                     # lines every request writes
+    name = "access line"
+    pattern = '^\\[.+\\] \\S+ {method} \\S+ {path}\\?\\S* {status} request_id={request_id}$'
+    count = 1                          # exactly this many per request (default 1)
+
+    [rollbar]
+    request_id_path = "custom.request_id"   # where in an occurrence's data the request id is
+
+    [[routes]]
+    name = "home"
+    method = "GET"
+    path = '^/api/activities/home$'
+
+      [[routes.honeycomb.spans]]       # spans besides the server span
+      name = "home-activities-mock-data"
+      parent = "server"                # "server" or the name of another span listed before it
+      attributes = { "app.now" = "exists", "app.result_length" = "> 0" }
+
+      [[routes.xray.subsegments]]
+      name = "user-activities"
+      parent = "segment"               # "segment" or the name of another subsegment listed before it
+      annotations = { user_handle = "exists" }
+      metadata = { "cruddur.query" = "exists" }  # namespace.key[.nested...] path
+
+      [[routes.logs.lines]]            # lines only this route writes
+      name = "hello line"
+      pattern = '^Hello Cloudwatch! from /api/activities/home request_id={request_id}$'
+
+      [[routes.rollbar.occurrences]]
+      level = "error"                  # critical | error | warning | info | debug
+      exception_class = "RuntimeError" # an exception occurrence of this class, or:
+      # message = '^Hello'             # a message occurrence whose text matches this regex
+      count = 1                        # per request (default 1)
+      one_item = true                  # all of this route's occurrences grouped into one Rollbar item
+
+Every span, subsegment, line and occurrence entry takes ``statuses = [200]`` or ``["2xx", 404]``
+to apply only to requests answered with one of those statuses (default: any status).
+
+Conditions (attributes, annotations, metadata) are strings: ``"exists"``, ``"absent"``,
+``"= v"``, ``"!= v"``, ``"> n"``, ``">= n"``, ``"< n"``, ``"<= n"`` or ``"~ regex"``; a bare
+number or boolean means ``=``. Numbers compare numerically (``= 200`` matches 200 and "200").
+
+Placeholders, filled from the request's ledger line: ``{request_id}``, ``{trace_id}``,
+``{parent_span_id}``, ``{method}``, ``{path}``, ``{status}``, ``{name}`` (the route name the load
+generator used). In regexes they match the literal value.
+
+Mistakes are reported with the key path and what is wrong, e.g.
+``cruddur.toml: routes[0].honeycomb.spans[0]: unknown key 'atributes' - did you mean 'attributes'?``
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from verifiers.model import SentRequest
+
+DEFAULT_EXPECTATIONS = Path(__file__).resolve().with_name("expectations") / "cruddur.toml"
+
+PLACEHOLDERS = ("request_id", "trace_id", "parent_span_id", "method", "path", "status", "name")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_OPS = ("exists", "absent", ">=", "<=", "!=", "=", ">", "<", "~")
+LEVELS = ("critical", "error", "warning", "info", "debug")
+MISSING: Any = object()  # a condition's value when the attribute is not there at all
+
+
+class ExpectationsError(ValueError):
+    """The expectations file is invalid; the message names the file, the key and what is wrong."""
+
+
+def placeholder_values(request: SentRequest) -> dict[str, str]:
+    return {
+        "request_id": request.request_id,
+        "trace_id": request.trace_id,
+        "parent_span_id": request.parent_span_id,
+        "method": request.method,
+        "path": request.path.split("?", 1)[0],
+        "status": "" if request.status is None else str(request.status),
+        "name": request.name,
+    }
+
+
+def fill(template: str, request: SentRequest, *, escape: bool = False) -> str:
+    values = placeholder_values(request)
+    return _PLACEHOLDER.sub(lambda m: re.escape(values[m[1]]) if escape else values[m[1]], template)
+
+
+# ---- the model -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusSet:
+    """HTTP statuses an expectation applies to: exact codes and ``Nxx`` classes; empty means any."""
+
+    patterns: tuple[str, ...] = ()
+
+    def __contains__(self, status: object) -> bool:
+        if not isinstance(status, int):
+            return False
+        return not self.patterns or any(
+            p == str(status) or (p.endswith("xx") and str(status)[0] == p[0]) for p in self.patterns
+        )
+
+    def describe(self) -> str:
+        return "/".join(self.patterns) if self.patterns else "any status"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``key op operand``: what one attribute, annotation or metadata value must be."""
+
+    key: str
+    op: str
+    operand: str = ""  # a template: placeholders are filled per request
+
+    def describe(self) -> str:
+        return f"{self.key} {self.op}" + (f" {self.operand}" if self.operand else "")
+
+    def check(self, value: Any, request: SentRequest) -> str | None:
+        """None when ``value`` satisfies the condition, else what is wrong (for a check's detail)."""
+        present = value is not MISSING and value is not None
+        if self.op == "exists":
+            return None if present else f"{self.key} missing"
+        if self.op == "absent":
+            return None if not present else f"{self.key} present ({value!r})"
+        if not present:
+            return f"{self.key} missing"
+        want = fill(self.operand, request)
+        ok = _compare(value, self.op, want)
+        return None if ok else f"{self.key} is {value!r}, wanted {self.op} {want}"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _equal(value: Any, want: str) -> bool:
+    if want.startswith('"') and want.endswith('"') and len(want) >= 2:
+        return isinstance(value, str) and value == want[1:-1]
+    if isinstance(value, bool) or want in ("true", "false"):
+        return str(value).lower() == want
+    a, b = _number(value), _number(want)
+    if a is not None and b is not None:
+        return a == b
+    return str(value) == want
+
+
+def _compare(value: Any, op: str, want: str) -> bool:
+    if op == "=":
+        return _equal(value, want)
+    if op == "!=":
+        return not _equal(value, want)
+    if op == "~":
+        return re.search(want, str(value)) is not None
+    a, b = _number(value), _number(want)
+    if a is None or b is None:
+        return False
+    return {">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[op]
+
+
+@dataclass(frozen=True)
+class SpanExpectation:
+    name: str
+    parent: str  # "server" or an earlier span's name
+    attributes: tuple[Condition, ...]
+    statuses: StatusSet
+
+
+@dataclass(frozen=True)
+class SubsegmentExpectation:
+    name: str
+    parent: str  # "segment" or an earlier subsegment's name
+    annotations: tuple[Condition, ...]
+    metadata: tuple[Condition, ...]
+    statuses: StatusSet
+
+
+@dataclass(frozen=True)
+class LineExpectation:
+    name: str
+    pattern: str  # regex template with placeholders
+    count: int
+    statuses: StatusSet
+
+    def regex_for(self, request: SentRequest) -> re.Pattern[str]:
+        return re.compile(fill(self.pattern, request, escape=True))
+
+    def fields(self) -> list[str]:
+        """The request fields the pattern pins down, besides the request id (for check names)."""
+        return [m for m in _PLACEHOLDER.findall(self.pattern) if m != "request_id"]
+
+
+@dataclass(frozen=True)
+class OccurrenceExpectation:
+    level: str
+    exception_class: str | None
+    message: str | None  # regex the message text must match
+    count: int
+    one_item: bool
+    statuses: StatusSet
+
+    def describe(self) -> str:
+        what = f"{self.exception_class} exception" if self.exception_class else "message"
+        return f"{self.level} {what}"
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str | None
+    path: re.Pattern[str]
+    spans: tuple[SpanExpectation, ...] = ()
+    subsegments: tuple[SubsegmentExpectation, ...] = ()
+    lines: tuple[LineExpectation, ...] = ()
+    occurrences: tuple[OccurrenceExpectation, ...] = ()
+
+    def matches(self, request: SentRequest) -> bool:
+        if self.method is not None and self.method != request.method.upper():
+            return False
+        return self.path.search(request.path.split("?", 1)[0]) is not None
+
+
+@dataclass(frozen=True)
+class ServiceNames:
+    name: str
+    honeycomb_dataset: str
+    log_group: str
+    rollbar_environment: str
+
+
+@dataclass(frozen=True)
+class HoneycombExpectations:
+    request_id_attribute: str
+    error_statuses: StatusSet
+    server_name: str | None  # regex template
+    server_attributes: tuple[Condition, ...]
+    every_span_attributes: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class XRayExpectations:
+    request_id_annotation: str
+    fault_statuses: StatusSet
+    error_statuses: StatusSet
+    segment_annotations: tuple[Condition, ...]
+    segment_metadata: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class LogsExpectations:
+    request_id_regex: re.Pattern[str]
+    filter_pattern: str | None
+    lines: tuple[LineExpectation, ...]
+
+
+@dataclass(frozen=True)
+class RollbarExpectations:
+    request_id_path: str
+
+
+@dataclass(frozen=True)
+class Expectations:
+    source: str
+    service: ServiceNames
+    honeycomb: HoneycombExpectations
+    xray: XRayExpectations
+    logs: LogsExpectations
+    rollbar: RollbarExpectations
+    routes: tuple[Route, ...]
+
+    def route_for(self, request: SentRequest) -> Route | None:
+        return next((r for r in self.routes if r.matches(request)), None)
+
+    def route_name(self, request: SentRequest) -> str:
+        route = self.route_for(request)
+        return route.name if route else "(no route)"
+
+    def spans_for(self, request: SentRequest) -> list[SpanExpectation]:
+        route = self.route_for(request)
+        return [s for s in route.spans if request.status in s.statuses] if route else []
+
+    def subsegments_for(self, request: SentRequest) -> list[SubsegmentExpectation]:
+        route = self.route_for(request)
+        return [s for s in route.subsegments if request.status in s.statuses] if route else []
+
+    def lines_for(self, request: SentRequest) -> list[LineExpectation]:
+        route = self.route_for(request)
+        lines = list(self.logs.lines) + (list(route.lines) if route else [])
+        return [line for line in lines if request.status in line.statuses]
+
+    def occurrences_for(self, request: SentRequest) -> list[OccurrenceExpectation]:
+        route = self.route_for(request)
+        return [o for o in route.occurrences if request.status in o.statuses] if route else []
+
+    def honeycomb_columns(self) -> list[str]:
+        """Every attribute column the Honeycomb checks read (the query breaks down on them)."""
+        keys = [self.honeycomb.request_id_attribute]
+        keys += [c.key for c in self.honeycomb.server_attributes + self.honeycomb.every_span_attributes]
+        keys += [c.key for r in self.routes for s in r.spans for c in s.attributes]
+        return list(dict.fromkeys(keys))
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+
+def load_expectations(path: Path | str | None = None) -> Expectations:
+    """Load and validate an expectations file (None: the bundled Cruddur file)."""
+    path = Path(path) if path is not None else DEFAULT_EXPECTATIONS
+    text = path.read_text(encoding="utf-8")  # FileNotFoundError propagates: the caller names the flag
+    return parse_expectations(text, source=path.name)
+
+
+def parse_expectations(text: str, source: str = "<expectations>") -> Expectations:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExpectationsError(f"{source}: not valid TOML: {exc}") from exc
+    return _Parser(source).expectations(data)
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, where: str, problem: str) -> ExpectationsError:
+        return ExpectationsError(f"{self.source}: {where}: {problem}" if where else f"{self.source}: {problem}")
+
+    # -- generic table access --
+
+    def table(
+        self, parent: Mapping[str, Any], key: str, where: str, allowed: tuple[str, ...], required: bool = False
+    ) -> dict[str, Any]:
+        here = f"{where}.{key}" if where else key
+        if key not in parent:
+            if required:
+                raise self.error(where, f"missing table [{here}]")
+            return {}
+        value = parent[key]
+        if not isinstance(value, dict):
+            raise self.error(here, f"must be a table, not {type(value).__name__}")
+        self.known_keys(value, here, allowed)
+        return value
+
+    def known_keys(self, table: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" - did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(allowed)})"
+                raise self.error(where, f"unknown key '{key}'{hint}")
+
+    def tables(self, parent: Mapping[str, Any], key: str, where: str) -> list[tuple[str, dict[str, Any]]]:
+        here = f"{where}.{key}" if where else key
+        value = parent.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.error(here, "must be an array of tables ([[...]] entries)")
+        return [(f"{here}[{i}]", v) for i, v in enumerate(value)]
+
+    def string(
+        self, table: Mapping[str, Any], key: str, where: str, default: str | None = None, required: bool = False
+    ) -> str:
+        if key not in table:
+            if required or default is None:
+                raise self.error(where, f"missing required key '{key}'")
+            return default
+        value = table[key]
+        if not isinstance(value, str) or not value:
+            raise self.error(f"{where}.{key}", f"must be a non-empty string, not {value!r}")
+        return value
+
+    def optional_string(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        return self.string(table, key, where) if key in table else None
+
+    def count(self, table: Mapping[str, Any], where: str) -> int:
+        value = table.get("count", 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.error(f"{where}.count", f"must be a whole number >= 1, not {value!r}")
+        return value
+
+    def regex(self, pattern: str, where: str) -> re.Pattern[str]:
+        self.placeholders(pattern, where)
+        try:
+            # Compile with placeholders filled by a neutral value, as they will be at check time.
+            return re.compile(_PLACEHOLDER.sub(lambda m: "x" if m[1] in PLACEHOLDERS else m[0], pattern))
+        except re.error as exc:
+            raise self.error(where, f"invalid regex {pattern!r}: {exc}") from exc
+
+    def placeholders(self, text: str, where: str) -> None:
+        for name in _PLACEHOLDER.findall(text):
+            if name not in PLACEHOLDERS:
+                raise self.error(
+                    where, f"unknown placeholder {{{name}}} (known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})"
+                )
+
+    def statuses(self, table: Mapping[str, Any], key: str, where: str) -> StatusSet:
+        value = table.get(key, [])
+        here = f"{where}.{key}"
+        if not isinstance(value, list):
+            raise self.error(here, f'must be a list like [200] or ["5xx"], not {value!r}')
+        patterns = []
+        for item in value:
+            text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+            if not isinstance(text, str) or not re.fullmatch(r"[1-5](\d\d|xx)", text):
+                raise self.error(here, f'{item!r} is not a status: use a code like 200 or a class like "5xx"')
+            patterns.append(text)
+        return StatusSet(tuple(patterns))
+
+    def conditions(self, table: Mapping[str, Any], key: str, where: str) -> tuple[Condition, ...]:
+        value = table.get(key, {})
+        here = f"{where}.{key}"
+        if not isinstance(value, dict):
+            raise self.error(here, 'must be a table of name = condition, e.g. { "app.now" = "exists" }')
+        return tuple(self.condition(name, raw, f"{here}.{name}") for name, raw in value.items())
+
+    def condition(self, key: str, raw: Any, where: str) -> Condition:
+        if isinstance(raw, bool):
+            return Condition(key, "=", "true" if raw else "false")
+        if isinstance(raw, int | float):
+            return Condition(key, "=", str(raw))
+        if not isinstance(raw, str):
+            raise self.error(where, f'must be a condition string like "exists" or "> 0", not {raw!r}')
+        text = raw.strip()
+        for op in _OPS:
+            if text == op and op in ("exists", "absent"):
+                return Condition(key, op)
+            if op not in ("exists", "absent") and text.startswith(op):
+                operand = text[len(op) :].strip()
+                if not operand:
+                    break
+                self.placeholders(operand, where)
+                if op in (">", ">=", "<", "<=") and _number(operand) is None and not _PLACEHOLDER.search(operand):
+                    raise self.error(where, f"{raw!r}: {op} needs a number")
+                if op == "~":
+                    self.regex(operand, where)
+                return Condition(key, op, operand)
+        raise self.error(
+            where, f"{raw!r} is not a condition: use exists, absent, = v, != v, > n, >= n, < n, <= n or ~ regex"
+        )
+
+    # -- sections --
+
+    def expectations(self, data: dict[str, Any]) -> Expectations:
+        self.known_keys(data, "", ("service", "honeycomb", "xray", "logs", "rollbar", "routes"))
+        return Expectations(
+            source=self.source,
+            service=self.service(data),
+            honeycomb=self.honeycomb(data),
+            xray=self.xray(data),
+            logs=self.logs(data),
+            rollbar=self.rollbar(data),
+            routes=self.routes(data),
+        )
+
+    def service(self, data: dict[str, Any]) -> ServiceNames:
+        t = self.table(
+            data, "service", "", ("name", "honeycomb_dataset", "log_group", "rollbar_environment"), required=True
+        )
+        name = self.string(t, "name", "service", required=True)
+        return ServiceNames(
+            name=name,
+            honeycomb_dataset=self.string(t, "honeycomb_dataset", "service", default=honeycomb_slug(name)),
+            log_group=self.string(t, "log_group", "service", required=True),
+            rollbar_environment=self.string(t, "rollbar_environment", "service", required=True),
+        )
+
+    def honeycomb(self, data: dict[str, Any]) -> HoneycombExpectations:
+        t = self.table(
+            data,
+            "honeycomb",
+            "",
+            ("request_id_attribute", "error_statuses", "server_span", "every_span"),
+            required=True,
+        )
+        server = self.table(t, "server_span", "honeycomb", ("name", "attributes"))
+        every = self.table(t, "every_span", "honeycomb", ("attributes",))
+        name = self.optional_string(server, "name", "honeycomb.server_span")
+        if name is not None:
+            self.regex(name, "honeycomb.server_span.name")
+        return HoneycombExpectations(
+            request_id_attribute=self.string(t, "request_id_attribute", "honeycomb", required=True),
+            error_statuses=self.statuses(t, "error_statuses", "honeycomb"),
+            server_name=name,
+            server_attributes=self.conditions(server, "attributes", "honeycomb.server_span"),
+            every_span_attributes=self.conditions(every, "attributes", "honeycomb.every_span"),
+        )
+
+    def xray(self, data: dict[str, Any]) -> XRayExpectations:
+        t = self.table(
+            data, "xray", "", ("request_id_annotation", "fault_statuses", "error_statuses", "segment"), required=True
+        )
+        segment = self.table(t, "segment", "xray", ("annotations", "metadata"))
+        return XRayExpectations(
+            request_id_annotation=self.string(t, "request_id_annotation", "xray", required=True),
+            fault_statuses=self.statuses(t, "fault_statuses", "xray"),
+            error_statuses=self.statuses(t, "error_statuses", "xray"),
+            segment_annotations=self.conditions(segment, "annotations", "xray.segment"),
+            segment_metadata=self.conditions(segment, "metadata", "xray.segment"),
+        )
+
+    def logs(self, data: dict[str, Any]) -> LogsExpectations:
+        t = self.table(data, "logs", "", ("request_id_regex", "filter_pattern", "lines"), required=True)
+        raw = self.string(t, "request_id_regex", "logs", required=True)
+        try:
+            regex = re.compile(raw)
+        except re.error as exc:
+            raise self.error("logs.request_id_regex", f"invalid regex: {exc}") from exc
+        if "request_id" not in regex.groupindex:
+            raise self.error("logs.request_id_regex", "needs a named group (?P<request_id>...)")
+        return LogsExpectations(
+            request_id_regex=regex,
+            filter_pattern=self.optional_string(t, "filter_pattern", "logs"),
+            lines=tuple(self.line(w, v) for w, v in self.tables(t, "lines", "logs")),
+        )
+
+    def rollbar(self, data: dict[str, Any]) -> RollbarExpectations:
+        t = self.table(data, "rollbar", "", ("request_id_path",), required=True)
+        return RollbarExpectations(request_id_path=self.string(t, "request_id_path", "rollbar", required=True))
+
+    def routes(self, data: dict[str, Any]) -> tuple[Route, ...]:
+        routes = []
+        names: set[str] = set()
+        for where, t in self.tables(data, "routes", ""):
+            self.known_keys(t, where, ("name", "method", "path", "honeycomb", "xray", "logs", "rollbar"))
+            name = self.string(t, "name", where, required=True)
+            if name in names:
+                raise self.error(f"{where}.name", f"route name {name!r} is used twice")
+            names.add(name)
+            where = f'{where} ("{name}")'
+            method = self.optional_string(t, "method", where)
+            path = self.string(t, "path", where, required=True)
+            hc = self.table(t, "honeycomb", where, ("spans",))
+            xr = self.table(t, "xray", where, ("subsegments",))
+            lg = self.table(t, "logs", where, ("lines",))
+            rb = self.table(t, "rollbar", where, ("occurrences",))
+            routes.append(
+                Route(
+                    name=name,
+                    method=method.upper() if method else None,
+                    path=self.regex(path, f"{where}.path"),
+                    spans=self.spans(hc, f"{where}.honeycomb"),
+                    subsegments=self.subsegments(xr, f"{where}.xray"),
+                    lines=tuple(self.line(w, v) for w, v in self.tables(lg, "lines", f"{where}.logs")),
+                    occurrences=tuple(
+                        self.occurrence(w, v) for w, v in self.tables(rb, "occurrences", f"{where}.rollbar")
+                    ),
+                )
+            )
+        return tuple(routes)
+
+    def spans(self, table: dict[str, Any], where: str) -> tuple[SpanExpectation, ...]:
+        spans: list[SpanExpectation] = []
+        for w, t in self.tables(table, "spans", where):
+            self.known_keys(t, w, ("name", "parent", "attributes", "statuses"))
+            name = self.string(t, "name", w, required=True)
+            parent = self.string(t, "parent", w, default="server")
+            self.parent_known(parent, "server", [s.name for s in spans], name, w)
+            spans.append(
+                SpanExpectation(name, parent, self.conditions(t, "attributes", w), self.statuses(t, "statuses", w))
+            )
+        return tuple(spans)
+
+    def subsegments(self, table: dict[str, Any], where: str) -> tuple[SubsegmentExpectation, ...]:
+        subs: list[SubsegmentExpectation] = []
+        for w, t in self.tables(table, "subsegments", where):
+            self.known_keys(t, w, ("name", "parent", "annotations", "metadata", "statuses"))
+            name = self.string(t, "name", w, required=True)
+            parent = self.string(t, "parent", w, default="segment")
+            self.parent_known(parent, "segment", [s.name for s in subs], name, w)
+            subs.append(
+                SubsegmentExpectation(
+                    name,
+                    parent,
+                    self.conditions(t, "annotations", w),
+                    self.conditions(t, "metadata", w),
+                    self.statuses(t, "statuses", w),
+                )
+            )
+        return tuple(subs)
+
+    def parent_known(self, parent: str, root: str, earlier: list[str], name: str, where: str) -> None:
+        if name in earlier:
+            raise self.error(f"{where}.name", f"{name!r} is listed twice in this route")
+        if parent != root and parent not in earlier:
+            raise self.error(
+                f"{where}.parent",
+                f'{parent!r} is neither "{root}" nor a name listed before this entry ({", ".join(earlier) or "none"})',
+            )
+
+    def line(self, where: str, t: dict[str, Any]) -> LineExpectation:
+        self.known_keys(t, where, ("name", "pattern", "count", "statuses"))
+        pattern = self.string(t, "pattern", where, required=True)
+        if "{request_id}" not in pattern:
+            raise self.error(f"{where}.pattern", "must contain {request_id}: a line is tied to its request by it")
+        self.regex(pattern, f"{where}.pattern")
+        return LineExpectation(
+            self.string(t, "name", where, required=True),
+            pattern,
+            self.count(t, where),
+            self.statuses(t, "statuses", where),
+        )
+
+    def occurrence(self, where: str, t: dict[str, Any]) -> OccurrenceExpectation:
+        self.known_keys(t, where, ("level", "exception_class", "message", "count", "one_item", "statuses"))
+        level = self.string(t, "level", where, required=True)
+        if level not in LEVELS:
+            close = difflib.get_close_matches(level, LEVELS, n=1)
+            hint = f" - did you mean '{close[0]}'?" if close else ""
+            raise self.error(f"{where}.level", f"{level!r} is not a Rollbar level ({', '.join(LEVELS)}){hint}")
+        exc_class = self.optional_string(t, "exception_class", where)
+        message = self.optional_string(t, "message", where)
+        if (exc_class is None) == (message is None):
+            raise self.error(
+                where,
+                "give exactly one of exception_class (an exception occurrence) or message "
+                "(a message occurrence, as a regex)",
+            )
+        if message is not None:
+            self.regex(message, f"{where}.message")
+        one_item = t.get("one_item", False)
+        if not isinstance(one_item, bool):
+            raise self.error(f"{where}.one_item", f"must be true or false, not {one_item!r}")
+        return OccurrenceExpectation(
+            level, exc_class, message, self.count(t, where), one_item, self.statuses(t, "statuses", where)
+        )
+
+
+def honeycomb_slug(name: str) -> str:
+    """The dataset slug Honeycomb derives from a service name: lower case, runs of other characters -> '-'."""
+    return re.sub(r"[^a-z0-9_.]+", "-", name.strip().lower()).strip("-") or name

@@ -1,0 +1,710 @@
+"""Honeycomb: read the run's spans through the Query Data API and check them against the sent-ledger.
+
+One poll runs one query: COUNT broken down by the span identity columns plus every attribute
+the expectations name, so each result row is one span (COUNT > 1 means the same span arrived
+more than once). Create Query Result is limited to 10 a minute, so polls are paced to one per 6 s.
+
+The Query Data API is Enterprise-only. Without it, the poll reads what any plan offers
+(``GET /1/auth``, ``GET /1/columns/{dataset}`` last_written) and every per-request check reports
+``unverifiable`` with the reason: never a pass it cannot back up.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from verifiers.base import (
+    CheckSpec,
+    Findings,
+    Observation,
+    RateLimiter,
+    ReadError,
+    RunWindow,
+    all_unverifiable,
+    run_checks,
+    unverifiable,
+)
+from verifiers.connections import ApiUnreachable, Connections, HttpAnswer, HttpJsonApi
+from verifiers.expectations import (
+    MISSING,
+    Condition,
+    Expectations,
+    SpanExpectation,
+    fill,
+    honeycomb_slug,
+    load_expectations,
+)
+from verifiers.matching import SentIndex, tally
+from verifiers.model import Backend, BackendReport, CheckResult, SentRequest
+
+BACKEND: Backend = "honeycomb"
+QUERY_RESULT_LIMIT = 10_000  # the maximum, allowed only with disable_series
+MAX_BREAKDOWNS = 100
+WINDOW_PAD_S = 60  # Honeycomb truncates query bounds to the minute for windows up to 6 h
+RESULT_TIMEOUT_S = 60.0
+QUERY_RESULTS_PER_MINUTE = 10
+CORE_COLUMNS = (
+    "trace.trace_id",
+    "trace.span_id",
+    "trace.parent_id",
+    "name",
+    "span.kind",
+    "error",
+    "meta.annotation_type",
+)
+ARRIVAL_COLUMNS = ("trace.trace_id",)  # watched with the request id column when the Query Data API is missing
+
+
+@dataclass(frozen=True)
+class Span:
+    """One query result row: a span (or span event/link) and how many identical events arrived."""
+
+    columns: Mapping[str, Any]
+    count: int = 1
+
+    def get(self, column: str) -> Any:
+        value = self.columns.get(column)
+        return MISSING if value is None else value
+
+    def text(self, column: str) -> str | None:
+        value = self.columns.get(column)
+        return None if value is None else str(value)
+
+    @property
+    def trace_id(self) -> str | None:
+        return self.text("trace.trace_id")
+
+    @property
+    def span_id(self) -> str | None:
+        return self.text("trace.span_id")
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.text("trace.parent_id")
+
+    @property
+    def name(self) -> str:
+        return self.text("name") or "(unnamed)"
+
+    @property
+    def is_server(self) -> bool:
+        return (self.text("span.kind") or "").lower() == "server"
+
+    @property
+    def is_annotation(self) -> bool:
+        """Span events and links are separate Honeycomb events; they are not spans."""
+        return self.text("meta.annotation_type") is not None
+
+    @property
+    def is_error(self) -> bool:
+        return self.columns.get("error") in (True, "true", 1)
+
+
+@dataclass
+class HoneycombObservation(Observation):
+    dataset: str = ""
+    columns_queried: tuple[str, ...] = ()  # read: broken down on, or known absent (the dataset lacks them)
+    spans: list[Span] = field(default_factory=list)
+    truncated: bool = False  # the result hit QUERY_RESULT_LIMIT rows: absence of a span proves nothing
+    query_unavailable: str | None = None  # why the Query Data API cannot be used; then only the fields below
+    auth_ok: bool | None = None
+    auth_detail: str = ""
+    last_written: dict[str, float | None] = field(default_factory=dict)  # column -> epoch s (None: never)
+    dataset_missing: bool = False
+
+
+class HoneycombVerifier:
+    backend: Backend = BACKEND
+
+    def __init__(
+        self,
+        connections: Connections,
+        expectations: Expectations | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.expectations = expectations or load_expectations()
+        self._api = HttpJsonApi(connections.honeycomb_api_url, {"X-Honeycomb-Team": connections.honeycomb_api_key})
+        self._limiter = limiter or RateLimiter(1, 60.0 / QUERY_RESULTS_PER_MINUTE)
+        self._sleep = sleep
+        self._query_ids: dict[str, str] = {}  # the same spec is created once and re-run on every poll
+
+    def __repr__(self) -> str:
+        return f"HoneycombVerifier({self._api.base_url!r})"
+
+    # ---- reading ----
+
+    def poll(self, window: RunWindow) -> HoneycombObservation:
+        obs = HoneycombObservation(BACKEND, window, dataset=self._dataset(window))
+        try:
+            self._read(obs)
+        except ApiUnreachable as exc:
+            raise ReadError(BACKEND, "unreachable", f"{exc} (check HONEYCOMB_API_ENDPOINT)") from exc
+        obs.finished_at = time.time()
+        return obs
+
+    def _dataset(self, window: RunWindow) -> str:
+        service = self.expectations.service
+        return service.honeycomb_dataset if window.service_name == service.name else honeycomb_slug(window.service_name)
+
+    def _call(self, obs: Observation, method: str, path: str, operation: str, body: Any = None) -> HttpAnswer:
+        obs.called(operation)
+        return self._api.call(method, path, json_body=body)
+
+    def _read(self, obs: HoneycombObservation) -> None:
+        wanted = tuple(dict.fromkeys(CORE_COLUMNS + tuple(self.expectations.honeycomb_columns())))
+        if len(wanted) > MAX_BREAKDOWNS:
+            raise ReadError(
+                BACKEND,
+                "error",
+                f"the expectations name {len(wanted)} columns; a Honeycomb query breaks down on at most "
+                f"{MAX_BREAKDOWNS}",
+            )
+        obs.columns_queried = wanted
+        # Honeycomb rejects a query naming a column the dataset never had. Such a column is absent from
+        # every span, so breaking down on the existing ones loses nothing (and the checks see it missing).
+        columns = self._call(obs, "GET", f"1/columns/{obs.dataset}", "GET /1/columns")
+        if columns.status == 404:
+            obs.dataset_missing = True
+            obs.notes.append(f"dataset {obs.dataset!r} does not exist: no span of this service ever arrived")
+            return
+        if columns.status in (401, 403):
+            return self._read_without_queries(obs, columns, "GET /1/columns")
+        if columns.status != 200 or not isinstance(columns.body, list):
+            raise _problem(columns, "GET /1/columns")
+        existing = {c.get("key_name"): c for c in columns.body if isinstance(c, dict)}
+        watched = (self.expectations.honeycomb.request_id_attribute, *ARRIVAL_COLUMNS)
+        obs.last_written = {name: _epoch((existing.get(name) or {}).get("last_written")) for name in watched}
+        if "trace.trace_id" not in existing:
+            obs.notes.append(f"dataset {obs.dataset!r} has no trace.trace_id column: no span ever arrived")
+            return
+        spec = query_spec(obs.window, [c for c in wanted if c in existing])
+        key = repr(sorted(spec.items()))
+        dataset = obs.dataset
+        query_id = self._query_ids.get(key)
+        if query_id is None:
+            answer = self._call(obs, "POST", f"1/queries/{dataset}", "POST /1/queries", spec)
+            if answer.status in (401, 402, 403, 404):
+                return self._read_without_queries(obs, answer, "POST /1/queries")
+            query_id = str(_expect_ok(answer, "POST /1/queries").get("id", ""))
+            self._query_ids[key] = query_id
+        self._limiter.wait()
+        answer = self._call(
+            obs,
+            "POST",
+            f"1/query_results/{dataset}",
+            "POST /1/query_results",
+            {
+                "query_id": query_id,
+                "disable_series": True,
+                "disable_total_by_aggregate": True,
+                "disable_other_by_aggregate": True,
+                "limit": QUERY_RESULT_LIMIT,
+            },
+        )
+        obs.cost_units["query_results"] += 1
+        if answer.status in (401, 402, 403):
+            return self._read_without_queries(obs, answer, "POST /1/query_results")
+        result = _expect_ok(answer, "POST /1/query_results")
+        result = self._await_result(obs, dataset, result)
+        rows = (result.get("data") or {}).get("results") or []
+        obs.spans = [Span(dict(row.get("data") or {}), int((row.get("data") or {}).get("COUNT") or 1)) for row in rows]
+        obs.truncated = len(rows) >= QUERY_RESULT_LIMIT
+
+    def _await_result(self, obs: Observation, dataset: str, result: dict[str, Any]) -> dict[str, Any]:
+        deadline = time.monotonic() + RESULT_TIMEOUT_S
+        delay = 0.2
+        while not result.get("complete"):
+            if time.monotonic() > deadline:
+                raise ReadError(
+                    BACKEND, "error", f"query result {result.get('id')} not complete after {RESULT_TIMEOUT_S:.0f} s"
+                )
+            self._sleep(delay)
+            delay = min(delay * 2, 2.0)
+            answer = self._call(obs, "GET", f"1/query_results/{dataset}/{result.get('id')}", "GET /1/query_results")
+            result = _expect_ok(answer, "GET /1/query_results")
+        return result
+
+    def _read_without_queries(self, obs: HoneycombObservation, refused: HttpAnswer, operation: str) -> None:
+        """Without the Query Data API: is the key accepted (and why was the query refused)? The columns'
+        last_written, read before, is then the only arrival signal."""
+        auth = self._call(obs, "GET", "1/auth", "GET /1/auth")
+        obs.auth_ok = auth.status == 200
+        access = (auth.body or {}).get("api_key_access", {}) if obs.auth_ok and isinstance(auth.body, dict) else {}
+        if auth.status in (401, 403):
+            obs.auth_detail = (
+                f"Honeycomb rejected HONEYCOMB_API_KEY (GET /1/auth: HTTP {auth.status}: {auth.message()})"
+            )
+        elif not obs.auth_ok:
+            raise _problem(auth, "GET /1/auth")
+        else:
+            env = (auth.body or {}).get("environment", {}) or {}
+            team = (auth.body or {}).get("team", {}) or {}
+            obs.auth_detail = (
+                f"key accepted (team {team.get('slug', '?')}, environment {env.get('slug') or '(classic)'})"
+            )
+        if not obs.auth_ok:
+            obs.query_unavailable = obs.auth_detail
+        elif access and (access.get("queries") is False or access.get("columns") is False):
+            missing = "Run Queries" if access.get("queries") is False else "Manage Queries and Columns"
+            flag = "queries" if access.get("queries") is False else "columns"
+            obs.query_unavailable = (
+                f"the API key lacks the '{missing}' permission the Query Data API needs (GET /1/auth: "
+                f"api_key_access.{flag} is false); give the key that permission"
+            )
+        else:
+            obs.query_unavailable = (
+                f"the Query Data API needs the Enterprise plan (Honeycomb answered "
+                f"{operation} with HTTP {refused.status}: {refused.message()})"
+            )
+
+    def seen_request_ids(self, obs: HoneycombObservation) -> set[str]:
+        column = self.expectations.honeycomb.request_id_attribute
+        return {value for s in obs.spans if (value := s.text(column))}
+
+    def item_count(self, obs: HoneycombObservation) -> int:
+        if obs.query_unavailable is not None:
+            return sum(1 for t in obs.last_written.values() if t is not None and t >= obs.window.start)
+        return sum(s.count for s in obs.spans)
+
+    # ---- checking ----
+
+    def verify(
+        self, sent: Sequence[SentRequest], obs: HoneycombObservation, expectations: Expectations
+    ) -> BackendReport:
+        ctx = _Context(SentIndex(sent), expectations, obs)
+        specs = check_specs(expectations)
+        expected_keys = [k for r in ctx.idx.answered for k in _expected_keys(r, expectations)]
+        note = _unanswered_note(ctx.idx)
+        if obs.query_unavailable is not None:
+            # Nothing per span was read: what was expected is known, what was found and missing is not.
+            checks = _plan_checks(obs, expectations) + all_unverifiable(BACKEND, specs, obs.query_unavailable)
+            expected = tally([], ours=lambda key: True, expected=expected_keys).expected_total
+            return BackendReport(BACKEND, expected, 0, None, 0, checks, note=f"{obs.query_unavailable}. {note}".strip())
+        checks = run_checks(BACKEND, specs, ctx)
+        if obs.truncated:
+            checks = _truncated(checks)
+            note = (
+                f"the query result hit Honeycomb's {QUERY_RESULT_LIMIT}-row limit: checks that need every span "
+                f"are unverifiable; verify a shorter run. {note}"
+            ).strip()
+        result = tally(
+            (k for s in ctx.spans for k in [_found_key(s, ctx.idx)] for _ in range(s.count)),
+            ours=lambda key: key[0] in ctx.idx.by_request_id,
+            expected=expected_keys,
+        )
+        return result.report(BACKEND, checks, note="; ".join(filter(None, [note, *obs.notes])))
+
+
+def query_spec(window: RunWindow, columns: Sequence[str]) -> dict[str, Any]:
+    """COUNT by every column that identifies a span and every attribute the checks read."""
+    return {
+        "breakdowns": list(columns),
+        "calculations": [{"op": "COUNT"}],
+        "start_time": math.floor(window.start) - WINDOW_PAD_S,
+        "end_time": math.ceil(window.end) + WINDOW_PAD_S,
+        "limit": QUERY_RESULT_LIMIT,
+    }
+
+
+def _expect_ok(answer: HttpAnswer, operation: str) -> dict[str, Any]:
+    if answer.status not in (200, 201) or not isinstance(answer.body, dict):
+        raise _problem(answer, operation)
+    return answer.body
+
+
+def _problem(answer: HttpAnswer, operation: str) -> ReadError:
+    if answer.status in (401, 403):
+        return ReadError(
+            BACKEND,
+            "denied",
+            f"Honeycomb rejected HONEYCOMB_API_KEY on {operation} (HTTP {answer.status}: {answer.message()})",
+        )
+    if answer.status == 429:
+        reset = answer.headers.get("RateLimit", "")
+        shown = f"; {reset}" if reset else ""
+        return ReadError(
+            BACKEND,
+            "throttled",
+            f"rate limited on {operation} (HTTP 429{shown}): "
+            f"Create Query Result allows {QUERY_RESULTS_PER_MINUTE} a minute",
+        )
+    return ReadError(BACKEND, "error", f"{operation} answered HTTP {answer.status}: {answer.message()}")
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _unanswered_note(idx: SentIndex) -> str:
+    if not idx.unanswered:
+        return ""
+    return f"{idx.unanswered} requests got no response: nothing is expected for them, and their spans are not extra"
+
+
+# ---- the checks ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    idx: SentIndex
+    exp: Expectations
+    obs: HoneycombObservation
+    spans: list[Span] = field(init=False)  # spans only (no span events / links)
+    by_trace: dict[str, list[Span]] = field(init=False)  # every row of each sent trace, events included
+
+    def __post_init__(self) -> None:
+        self.spans = [s for s in self.obs.spans if not s.is_annotation]
+        self.by_trace = defaultdict(list)
+        for s in self.obs.spans:
+            if s.trace_id in self.idx.by_trace_id:
+                self.by_trace[s.trace_id].append(s)
+
+    def trace(self, r: SentRequest) -> list[Span]:
+        return [s for s in self.by_trace.get(r.trace_id, []) if not s.is_annotation]
+
+    def servers(self, r: SentRequest) -> list[Span]:
+        return [s for s in self.trace(r) if s.is_server]
+
+    def server(self, r: SentRequest) -> Span | None:
+        servers = self.servers(r)
+        return servers[0] if len(servers) == 1 and servers[0].count == 1 else None
+
+    def named(self, r: SentRequest, name: str) -> list[Span]:
+        return [s for s in self.trace(r) if s.name == name and not s.is_server]
+
+    def queried(self, conditions: Sequence[Condition]) -> str | None:
+        """Why ``conditions`` cannot be evaluated (a column the query did not read), or None."""
+        missing = [c.key for c in conditions if c.key not in self.obs.columns_queried]
+        if missing:
+            return (
+                f"column(s) {', '.join(missing)} were not in the query: construct the verifier with these "
+                "expectations (make_verifiers(connections, expectations))"
+            )
+        return None
+
+
+def _label(span: Span) -> str:
+    return "server" if span.is_server else span.name
+
+
+def _found_key(span: Span, idx: SentIndex) -> tuple[str, str]:
+    request = idx.by_trace_id.get(span.trace_id or "")
+    return (request.request_id if request else f"trace {span.trace_id}", _label(span))
+
+
+def _expected_keys(r: SentRequest, exp: Expectations) -> list[tuple[str, str]]:
+    return [(r.request_id, "server")] + [(r.request_id, s.name) for s in exp.spans_for(r)]
+
+
+def _describe(conditions: Sequence[Condition]) -> str:
+    return ", ".join(c.describe() for c in conditions)
+
+
+def check_specs(exp: Expectations) -> list[CheckSpec[_Context]]:
+    hc = exp.honeycomb
+    one_server = "no request had exactly one server span"
+    specs: list[CheckSpec[_Context]] = [
+        CheckSpec(
+            "every request has exactly one server span with its trace id",
+            _server_once,
+            "no answered request in the sent-ledger",
+        ),
+        CheckSpec("every server span's parent is the span id the load generator sent", _server_parent, one_server),
+    ]
+    if hc.server_name:
+        specs.append(CheckSpec(f"every server span's name matches {hc.server_name}", _server_name, one_server))
+    if hc.server_attributes:
+        specs.append(
+            CheckSpec(f"every server span has {_describe(hc.server_attributes)}", _server_attributes, one_server)
+        )
+    specs.append(
+        CheckSpec(
+            f"server spans have error=true exactly on {hc.error_statuses.describe()} responses",
+            _server_error,
+            one_server,
+        )
+    )
+    for route in exp.routes:
+        for span in route.spans:
+            parent = "the server span" if span.parent == "server" else f"span '{span.parent}'"
+            when = "" if not span.statuses.patterns else f" ({span.statuses.describe()})"
+            specs.append(
+                CheckSpec(
+                    f"route '{route.name}': exactly one span '{span.name}' per request{when}, under {parent}",
+                    _child_placement(route.name, span),
+                    f"no answered request of route '{route.name}' with {span.statuses.describe()}",
+                )
+            )
+            if span.attributes:
+                specs.append(
+                    CheckSpec(
+                        f"route '{route.name}': {_describe(span.attributes)} are on span '{span.name}'",
+                        _child_attributes(route.name, span),
+                        f"no request of route '{route.name}' had exactly one '{span.name}' span",
+                    )
+                )
+    if hc.every_span_attributes:
+        specs.append(
+            CheckSpec(
+                f"every span has {_describe(hc.every_span_attributes)}", _every_span, "no span found in the sent traces"
+            )
+        )
+    specs += [
+        CheckSpec("no orphan spans: every parent is the generator's span or a span in the same trace", _orphans),
+        CheckSpec("no duplicate span ids", _duplicate_ids),
+        CheckSpec("no spans for trace ids we did not send", _extra_traces),
+    ]
+    return specs
+
+
+def _server_once(c: _Context) -> Findings:
+    f = Findings()
+    by_request_id: dict[str, list[Span]] = defaultdict(list)
+    column = c.exp.honeycomb.request_id_attribute
+    for s in c.spans:
+        if s.is_server and (rid := s.text(column)):
+            by_request_id[rid].append(s)
+    for r in c.idx.answered:
+        servers = c.servers(r)
+        n = sum(s.count for s in servers)
+        if n == 1:
+            f.ok()
+        elif n == 0:
+            elsewhere = [s.trace_id for s in by_request_id.get(r.request_id, []) if s.trace_id != r.trace_id]
+            hint = f"its server span is in trace {elsewhere[0]}: the traceparent was not used" if elsewhere else ""
+            f.bad(r.request_id, "no server span", hint)
+        else:
+            f.bad(r.request_id, "duplicated", f"{n} server spans: {', '.join(s.span_id or '?' for s in servers)}")
+    return f
+
+
+def _each_server(c: _Context, judge: Callable[[SentRequest, Span], list[tuple[str, str]]]) -> Findings:
+    f = Findings()
+    for r in c.idx.answered:
+        span = c.server(r)
+        if span is not None:
+            f.add(r.request_id, judge(r, span))
+    return f
+
+
+def _server_parent(c: _Context) -> Findings:
+    return _each_server(
+        c,
+        lambda r, s: (
+            []
+            if s.parent_id == r.parent_span_id
+            else [("wrong parent", f"parent {s.parent_id}, sent {r.parent_span_id}")]
+        ),
+    )
+
+
+def _server_name(c: _Context) -> Findings:
+    pattern = c.exp.honeycomb.server_name or ""
+    return _each_server(
+        c, lambda r, s: [] if re.search(fill(pattern, r, escape=True), s.name) else [("wrong name", repr(s.name))]
+    )
+
+
+def _condition_problems(
+    conditions: Sequence[Condition], span: Span, r: SentRequest, others: Sequence[Span] = ()
+) -> list[tuple[str, str]]:
+    problems = []
+    for cond in conditions:
+        wrong = cond.check(span.get(cond.key), r)
+        if wrong is None:
+            continue
+        holder = next((o for o in others if o is not span and o.get(cond.key) is not MISSING), None)
+        if holder is not None and span.get(cond.key) is MISSING:
+            problems.append(("misplaced", f"{cond.key} is on span '{holder.name}' instead"))
+        else:
+            problems.append(("wrong attribute", wrong))
+    return problems
+
+
+def _server_attributes(c: _Context) -> Findings | CheckResult:
+    conditions = c.exp.honeycomb.server_attributes
+    name = f"every server span has {_describe(conditions)}"
+    if (why := c.queried(conditions)) is not None:
+        return unverifiable(BACKEND, name, why)
+    return _each_server(c, lambda r, s: _condition_problems(conditions, s, r))
+
+
+def _server_error(c: _Context) -> Findings:
+    statuses = c.exp.honeycomb.error_statuses
+
+    def judge(r: SentRequest, s: Span) -> list[tuple[str, str]]:
+        want = r.status in statuses
+        if s.is_error == want:
+            return []
+        return [("error not set" if want else "error set", f"HTTP {r.status}, error={s.columns.get('error')!r}")]
+
+    return _each_server(c, judge)
+
+
+def _route_requests(c: _Context, route: str, span: SpanExpectation) -> list[SentRequest]:
+    return [r for r in c.idx.answered if c.exp.route_name(r) == route and span in c.exp.spans_for(r)]
+
+
+def _parent_span(c: _Context, r: SentRequest, parent: str) -> tuple[Span | None, str]:
+    if parent == "server":
+        return c.server(r), "the server span"
+    spans = c.named(r, parent)
+    return (spans[0] if len(spans) == 1 and spans[0].count == 1 else None), f"span '{parent}'"
+
+
+def _child_placement(route: str, expected: SpanExpectation) -> Callable[[_Context], Findings]:
+    def run(c: _Context) -> Findings:
+        f = Findings()
+        for r in _route_requests(c, route, expected):
+            spans = c.named(r, expected.name)
+            n = sum(s.count for s in spans)
+            if n != 1:
+                f.bad(r.request_id, "missing" if n == 0 else "duplicated", "" if n == 0 else f"{n} spans")
+                continue
+            parent, parent_name = _parent_span(c, r, expected.parent)
+            child = spans[0]
+            if parent is None:
+                f.bad(r.request_id, "parent not unique", f"{parent_name} is missing or duplicated")
+            elif child.parent_id != parent.span_id:
+                actual = next((s for s in c.trace(r) if s.span_id == child.parent_id), None)
+                where = f"span '{actual.name}'" if actual else f"unknown span {child.parent_id}"
+                f.bad(r.request_id, "misplaced", f"under {where} instead of {parent_name}")
+            else:
+                f.ok()
+        return f
+
+    return run
+
+
+def _child_attributes(route: str, expected: SpanExpectation) -> Callable[[_Context], Findings | CheckResult]:
+    def run(c: _Context) -> Findings | CheckResult:
+        if (why := c.queried(expected.attributes)) is not None:
+            return unverifiable(
+                BACKEND, f"route '{route}': {_describe(expected.attributes)} are on span '{expected.name}'", why
+            )
+        f = Findings()
+        for r in _route_requests(c, route, expected):
+            spans = c.named(r, expected.name)
+            if len(spans) == 1 and spans[0].count == 1:
+                f.add(r.request_id, _condition_problems(expected.attributes, spans[0], r, c.trace(r)))
+        return f
+
+    return run
+
+
+def _every_span(c: _Context) -> Findings | CheckResult:
+    conditions = c.exp.honeycomb.every_span_attributes
+    if (why := c.queried(conditions)) is not None:
+        return unverifiable(BACKEND, f"every span has {_describe(conditions)}", why)
+    f = Findings(unit="spans")
+    for r in c.idx.answered:
+        for s in c.trace(r):
+            problems = _condition_problems(conditions, s, r)
+            f.add(r.request_id, [(k, f"span '{s.name}': {d}") for k, d in problems])
+    return f
+
+
+def _orphans(c: _Context) -> Findings:
+    f = Findings(unit="spans")
+    for trace_id, rows in c.by_trace.items():
+        r = c.idx.by_trace_id[trace_id]
+        known = {s.span_id for s in rows if s.span_id and not s.is_annotation} | {r.parent_span_id}
+        for s in rows:
+            if s.parent_id in known:
+                f.ok()
+            else:
+                f.bad(r.request_id, "orphan", f"'{s.name}' has parent {s.parent_id or '(none)'}, not in its trace")
+    return f
+
+
+def _duplicate_ids(c: _Context) -> Findings:
+    f = Findings(unit="spans")
+    for trace_id, rows in c.by_trace.items():
+        r = c.idx.by_trace_id[trace_id]
+        counts: dict[str, list[Span]] = defaultdict(list)
+        for s in rows:
+            if not s.is_annotation and s.span_id:
+                counts[s.span_id].append(s)
+        for span_id, same in counts.items():
+            n = sum(s.count for s in same)
+            if n == 1:
+                f.ok()
+            else:
+                f.bad(r.request_id, "duplicate span id", f"{span_id} ({same[0].name}) × {n}")
+    return f
+
+
+def _extra_traces(c: _Context) -> Findings:
+    f = Findings(unit="traces")
+    extra: dict[str, list[Span]] = defaultdict(list)
+    for s in c.spans:
+        if s.trace_id in c.idx.by_trace_id:
+            continue
+        extra[s.trace_id or "(no trace id)"].append(s)
+    f.checked = len({s.trace_id for s in c.spans})
+    for trace_id, spans in extra.items():
+        f.problems.append((trace_id, "not sent", f"{sum(s.count for s in spans)} spans, e.g. '{spans[0].name}'"))
+    return f
+
+
+def _plan_checks(obs: HoneycombObservation, exp: Expectations) -> list[CheckResult]:
+    """What a plan without the Query Data API can still decide."""
+    checks = [
+        CheckResult(
+            BACKEND,
+            "the Honeycomb API key is accepted (GET /1/auth)",
+            "pass" if obs.auth_ok else "fail",
+            obs.auth_detail,
+        )
+    ]
+    watched = [exp.honeycomb.request_id_attribute, *ARRIVAL_COLUMNS]
+    name = f"the dataset received spans during the run ({', '.join(watched)} last_written)"
+    if obs.dataset_missing:
+        checks.append(CheckResult(BACKEND, name, "fail", f"dataset {obs.dataset!r} does not exist"))
+    elif not obs.last_written:
+        checks.append(unverifiable(BACKEND, name, "GET /1/columns could not be read with this key"))
+    else:
+        stale = {k: v for k, v in obs.last_written.items() if v is None or v < obs.window.start}
+        shown = ", ".join(f"{k}: {_when(v)}" for k, v in obs.last_written.items())
+        checks.append(
+            CheckResult(
+                BACKEND,
+                name,
+                "fail" if stale else "pass",
+                f"{'not written since the run started' if stale else 'written during the run'} "
+                f"({shown}); this shows arrival, not that every request's spans arrived",
+            )
+        )
+    return checks
+
+
+def _when(epoch: float | None) -> str:
+    return "never" if epoch is None else datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+
+
+_KEEP_WHEN_TRUNCATED = ("no duplicate span ids", "no spans for trace ids we did not send")
+
+
+def _truncated(checks: list[CheckResult]) -> list[CheckResult]:
+    """With rows cut off, only problems actually seen in the rows (duplicates, extras) are decided."""
+    reason = f"the query result hit the {QUERY_RESULT_LIMIT}-row limit, so spans may be cut off"
+    return [
+        c
+        if (c.name in _KEEP_WHEN_TRUNCATED and c.status == "fail")
+        else unverifiable(BACKEND, c.name, f"{reason}; {c.detail}")
+        for c in checks
+    ]

@@ -1,0 +1,550 @@
+"""AWS X-Ray: read the run's traces (GetTraceSummaries + BatchGetTraces) and check them against the ledger.
+
+X-Ray samples at random (a per-second reservoir plus a fixed rate), so which requests appear is
+not decided per request: ``expected`` and ``missing`` are None. What is decided: every trace found
+belongs to a request we sent, at least one was found, and each found trace is complete and right
+(segment fields, fault/error flags, annotations, the subsegment tree). The statistical check that
+sampling matched the rule is a separate, later check.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from verifiers.base import (
+    CheckSpec,
+    Findings,
+    Observation,
+    ReadError,
+    RunWindow,
+    lookup_path,
+    run_checks,
+    verdict,
+)
+from verifiers.connections import Connections, aws_read_error
+from verifiers.expectations import MISSING, Condition, Expectations, SubsegmentExpectation, load_expectations
+from verifiers.matching import SentIndex, tally
+from verifiers.model import Backend, BackendReport, CheckResult, SentRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_xray import XRayClient
+
+BACKEND: Backend = "xray"
+BATCH_SIZE = 5  # BatchGetTraces takes 1-5 trace ids
+WINDOW_PAD_S = 60
+TIME_SLACK_S = 0.005  # clock rounding between a subsegment and its parent
+SAMPLING_NOTE = (
+    "X-Ray samples at random (reservoir + fixed rate), so which requests appear is not decided "
+    "per request; the statistical sampling check is a later issue"
+)
+
+
+@dataclass
+class Node:
+    """A segment or subsegment in a trace's tree."""
+
+    doc: dict[str, Any]
+    parent: Node | None = None
+    children: list[Node] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.doc.get("name", "(unnamed)"))
+
+    @property
+    def id(self) -> str:
+        return str(self.doc.get("id", ""))
+
+    @property
+    def is_segment(self) -> bool:
+        return self.parent is None and self.doc.get("type") != "subsegment"
+
+    def walk(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def annotation(self, key: str) -> Any:
+        return (self.doc.get("annotations") or {}).get(key, MISSING)
+
+    def metadata(self, path: str) -> Any:
+        return lookup_path(self.doc.get("metadata") or {}, path)
+
+
+@dataclass
+class XRayTrace:
+    id: str
+    segment_ids: list[str]  # as BatchGetTraces listed them (a repeat is a duplicate)
+    documents: list[dict[str, Any]]
+
+    def tree(self) -> tuple[list[Node], list[Node]]:
+        """(roots, orphans): segments with their embedded subsegments, independent subsegments attached by
+        parent_id; an independent subsegment whose parent is not in the trace is an orphan."""
+        roots: list[Node] = []
+        loose: list[Node] = []
+        for doc in self.documents:
+            node = _embed(Node(doc))
+            (loose if doc.get("type") == "subsegment" else roots).append(node)
+        orphans = []
+        for node in loose:
+            parent = next((n for root in roots for n in root.walk() if n.id == node.doc.get("parent_id")), None)
+            if parent is None:
+                orphans.append(node)
+            else:
+                node.parent = parent
+                parent.children.append(node)
+        return roots, orphans
+
+
+def _embed(node: Node) -> Node:
+    for sub in node.doc.get("subsegments") or []:
+        if isinstance(sub, dict):
+            node.children.append(_embed(Node(sub, parent=node)))
+    return node
+
+
+@dataclass
+class XRayObservation(Observation):
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # trace id -> summary
+    traces: dict[str, XRayTrace] = field(default_factory=dict)
+
+
+class XRayVerifier:
+    backend: Backend = BACKEND
+
+    def __init__(
+        self, connections: Connections, expectations: Expectations | None = None, *, client: XRayClient | None = None
+    ) -> None:
+        self.expectations = expectations or load_expectations()
+        self._connections = connections
+        self._client = client  # built from the connections on the first poll unless given (tests: a Stubber)
+
+    def __repr__(self) -> str:
+        return f"XRayVerifier(endpoint={self._connections.xray_endpoint_url or 'AWS'!r})"
+
+    # ---- reading ----
+
+    def poll(self, window: RunWindow) -> XRayObservation:
+        obs = XRayObservation(BACKEND, window)
+        try:
+            if self._client is None:
+                self._client = self._connections.xray_client()
+            self._read(self._client, obs)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_read_error(BACKEND, exc, "AWS_ENDPOINT_URL_XRAY") from exc
+        obs.finished_at = time.time()
+        return obs
+
+    def _read(self, client: XRayClient, obs: XRayObservation) -> None:
+        window = obs.window
+        request: dict[str, Any] = {
+            "StartTime": datetime.fromtimestamp(window.start - WINDOW_PAD_S, UTC),
+            "EndTime": datetime.fromtimestamp(window.end + WINDOW_PAD_S, UTC),
+            "TimeRangeType": "TraceId",  # the generator put the send time into every trace id
+            "Sampling": False,
+            "FilterExpression": f'service("{window.service_name}")',
+        }
+        seen_tokens: set[str] = set()
+        while True:
+            obs.called("GetTraceSummaries")
+            page = client.get_trace_summaries(**request)
+            obs.cost_units["traces_scanned"] += int(page.get("TracesProcessedCount") or 0)
+            for summary in page.get("TraceSummaries", []):
+                if summary.get("Id"):
+                    obs.summaries[summary["Id"]] = dict(summary)
+            token = page.get("NextToken")
+            if not token or token in seen_tokens:
+                break
+            seen_tokens.add(token)
+            request["NextToken"] = token
+        ids = sorted(obs.summaries)
+        unprocessed = self._fetch(client, obs, ids)
+        if unprocessed:  # once more: BatchGetTraces may skip ids under load
+            unprocessed = self._fetch(client, obs, unprocessed)
+        if unprocessed:
+            raise ReadError(
+                BACKEND,
+                "error",
+                f"BatchGetTraces left {len(unprocessed)} traces unprocessed twice, e.g. {unprocessed[0]}",
+            )
+
+    def _fetch(self, client: XRayClient, obs: XRayObservation, ids: Sequence[str]) -> list[str]:
+        unprocessed: list[str] = []
+        for start in range(0, len(ids), BATCH_SIZE):
+            batch = list(ids[start : start + BATCH_SIZE])
+            token: str | None = None
+            while True:
+                obs.called("BatchGetTraces")
+                page = client.batch_get_traces(TraceIds=batch, **({"NextToken": token} if token else {}))
+                for trace in page.get("Traces", []):
+                    self._add_trace(obs, trace)
+                unprocessed += page.get("UnprocessedTraceIds", [])
+                token = page.get("NextToken")
+                if not token:
+                    break
+        return unprocessed
+
+    @staticmethod
+    def _add_trace(obs: XRayObservation, trace: Any) -> None:
+        trace_id = str(trace.get("Id", ""))
+        known = obs.traces.get(trace_id)
+        if known is None:
+            obs.cost_units["traces_retrieved"] += 1
+            known = obs.traces[trace_id] = XRayTrace(trace_id, [], [])
+        for segment in trace.get("Segments", []):
+            known.segment_ids.append(str(segment.get("Id", "")))
+            try:
+                doc = json.loads(segment.get("Document") or "{}")
+            except json.JSONDecodeError:
+                doc = {"id": segment.get("Id"), "name": "(unparseable document)"}
+            known.documents.append(doc if isinstance(doc, dict) else {})
+
+    def seen_request_ids(self, obs: XRayObservation) -> set[str]:
+        key = self.expectations.xray.request_id_annotation
+        seen = set()
+        for trace in obs.traces.values():
+            for doc in trace.documents:
+                value = (doc.get("annotations") or {}).get(key)
+                if isinstance(value, str):
+                    seen.add(value)
+        return seen
+
+    def item_count(self, obs: XRayObservation) -> int:
+        return len(obs.summaries) + sum(len(t.documents) for t in obs.traces.values())
+
+    # ---- checking ----
+
+    def verify(self, sent: Sequence[SentRequest], obs: XRayObservation, expectations: Expectations) -> BackendReport:
+        ctx = _Context(SentIndex(sent), expectations, obs)
+        checks = run_checks(BACKEND, check_specs(expectations, obs.window.service_name), ctx)
+        found_ids = set(obs.summaries) | set(obs.traces)
+        result = tally(found_ids, ours=lambda tid: tid in ctx.idx.by_xray_id, expected=None)
+        return result.report(BACKEND, checks, note=SAMPLING_NOTE)
+
+
+# ---- the checks ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Sampled:
+    """A found trace of a request we sent and got an answer to."""
+
+    request: SentRequest
+    trace: XRayTrace
+    roots: list[Node]
+    orphans: list[Node]
+
+
+@dataclass
+class _Context:
+    idx: SentIndex
+    exp: Expectations
+    obs: XRayObservation
+    sampled: list[_Sampled] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sampled = []
+        for trace_id, trace in sorted(self.obs.traces.items()):
+            r = self.idx.by_xray_id.get(trace_id)
+            if r is not None and r.status is not None:
+                roots, orphans = trace.tree()
+                self.sampled.append(_Sampled(r, trace, roots, orphans))
+
+    def segments(self, s: _Sampled) -> list[Node]:
+        return [n for n in s.roots if n.name == self.obs.window.service_name]
+
+    def segment(self, s: _Sampled) -> Node | None:
+        segments = self.segments(s)
+        return segments[0] if len(segments) == 1 else None
+
+
+NO_SAMPLED = "no trace of an answered request was found"
+
+
+def _describe(annotations: Sequence[Condition], metadata: Sequence[Condition]) -> str:
+    parts = [f"annotation {c.describe()}" for c in annotations] + [f"metadata {c.describe()}" for c in metadata]
+    return ", ".join(parts)
+
+
+def check_specs(exp: Expectations, service: str | None = None) -> list[CheckSpec[_Context]]:
+    """The checks, named for ``service`` (default: the expectations' service name)."""
+    xr = exp.xray
+    service = service or exp.service.name
+    specs: list[CheckSpec[_Context]] = [
+        CheckSpec("X-Ray holds at least one trace when requests were sent", _some_found),
+        CheckSpec("every trace found belongs to a request we sent", _found_subset),
+        CheckSpec("no duplicate segments in a trace", _duplicate_segments),
+        CheckSpec(
+            f"each sampled trace has one '{service}' segment with the request's method, URL and status",
+            _segment_http,
+            NO_SAMPLED,
+        ),
+        CheckSpec(
+            f"segments have fault=true exactly on {xr.fault_statuses.describe()} and error=true exactly on "
+            f"{xr.error_statuses.describe()}",
+            _flags,
+            NO_SAMPLED,
+        ),
+    ]
+    if xr.segment_annotations or xr.segment_metadata:
+        specs.append(
+            CheckSpec(
+                f"every segment has {_describe(xr.segment_annotations, xr.segment_metadata)}",
+                _segment_fields,
+                NO_SAMPLED,
+            )
+        )
+    for route in exp.routes:
+        for sub in route.subsegments:
+            parent = "the segment" if sub.parent == "segment" else f"subsegment '{sub.parent}'"
+            when = "" if not sub.statuses.patterns else f" ({sub.statuses.describe()})"
+            empty = f"no sampled trace of route '{route.name}' with {sub.statuses.describe()}"
+            prefix = f"route '{route.name}':"
+            specs.append(
+                CheckSpec(
+                    f"{prefix} exactly one subsegment '{sub.name}' per sampled request{when}, under {parent}",
+                    _sub_placement(route.name, sub),
+                    empty,
+                )
+            )
+            if sub.annotations or sub.metadata:
+                fields = _describe(sub.annotations, sub.metadata)
+                specs.append(
+                    CheckSpec(
+                        f"{prefix} {fields} are on subsegment '{sub.name}'",
+                        _sub_fields(route.name, sub),
+                        f"no sampled trace of route '{route.name}' had exactly one '{sub.name}' subsegment",
+                    )
+                )
+    specs.append(
+        CheckSpec(
+            "every segment is closed, every subsegment closed once inside its parent's time span",
+            _closed_once,
+            NO_SAMPLED,
+        )
+    )
+    return specs
+
+
+def _some_found(c: _Context) -> CheckResult:
+    name = "X-Ray holds at least one trace when requests were sent"
+    answered = len(c.idx.answered)
+    ours = sum(1 for tid in set(c.obs.summaries) | set(c.obs.traces) if tid in c.idx.by_xray_id)
+    if answered == 0:
+        return CheckResult(BACKEND, name, "unverifiable", "nothing to check: no answered request in the sent-ledger")
+    if ours == 0:
+        return CheckResult(
+            BACKEND,
+            name,
+            "fail",
+            f"0 traces for {answered} answered requests: a sampling rule with "
+            "a reservoir samples at least one request a second, so tracing is "
+            "not reaching X-Ray",
+        )
+    return CheckResult(
+        BACKEND, name, "pass", f"{ours} traces found for {answered} answered requests ({ours / answered:.0%} sampled)"
+    )
+
+
+def _found_subset(c: _Context) -> CheckResult:
+    found = set(c.obs.summaries) | set(c.obs.traces)
+    f = Findings(unit="traces", checked=len(found))
+    for trace_id in sorted(found - set(c.idx.by_xray_id)):
+        segment = next((d.get("name") for d in c.obs.traces.get(trace_id, XRayTrace("", [], [])).documents), None)
+        f.problems.append((trace_id, "not sent", f"segment '{segment}'" if segment else ""))
+    result = verdict(BACKEND, "every trace found belongs to a request we sent", f)
+    return replace(result, detail=f"{result.detail}; {len(found)} found ≤ {len(c.idx.all)} sent. {SAMPLING_NOTE}")
+
+
+def _duplicate_segments(c: _Context) -> Findings:
+    f = Findings(unit="traces")
+    for trace_id, trace in sorted(c.obs.traces.items()):
+        r = c.idx.by_xray_id.get(trace_id)
+        label = r.request_id if r else trace_id
+        ids = Counter(trace.segment_ids)
+        doc_ids = Counter(str(d.get("id")) for d in trace.documents if d.get("type") != "subsegment")
+        repeats = {i: n for i, n in (ids | doc_ids).items() if n > 1}
+        problems = [("duplicate segment", f"{i} × {n}") for i, n in repeats.items()]
+        service = [
+            d
+            for d in trace.documents
+            if d.get("name") == c.obs.window.service_name
+            and d.get("type") != "subsegment"
+            and str(d.get("id")) not in repeats
+        ]
+        if len(service) > 1:
+            problems.append(("duplicate segment", f"{len(service)} '{c.obs.window.service_name}' segments"))
+        f.add(label, problems)
+    return f
+
+
+def _each_segment(c: _Context, judge: Callable[[SentRequest, Node], list[tuple[str, str]]]) -> Findings:
+    f = Findings(unit="sampled requests")
+    for s in c.sampled:
+        segment = c.segment(s)
+        if segment is not None:
+            f.add(s.request.request_id, judge(s.request, segment))
+    return f
+
+
+def _segment_http(c: _Context) -> Findings:
+    f = Findings(unit="sampled requests")
+    for s in c.sampled:
+        segments = c.segments(s)
+        if len(segments) != 1:
+            f.bad(s.request.request_id, "missing" if not segments else "duplicated", f"{len(segments)} segments")
+            continue
+        http = segments[0].doc.get("http") or {}
+        req, resp = http.get("request") or {}, http.get("response") or {}
+        r = s.request
+        problems = []
+        if str(req.get("method", "")).upper() != r.method.upper():
+            problems.append(("wrong method", f"{req.get('method')!r}, sent {r.method}"))
+        if urlsplit(str(req.get("url", ""))).path != r.path.split("?", 1)[0]:
+            problems.append(("wrong url", f"{req.get('url')!r}, sent {r.path}"))
+        if resp.get("status") != r.status:
+            problems.append(("wrong status", f"{resp.get('status')!r}, ledger {r.status}"))
+        f.add(r.request_id, problems)
+    return f
+
+
+def _flags(c: _Context) -> Findings:
+    xr = c.exp.xray
+
+    def judge(r: SentRequest, seg: Node) -> list[tuple[str, str]]:
+        problems = []
+        for flag, statuses in (("fault", xr.fault_statuses), ("error", xr.error_statuses)):
+            want, have = r.status in statuses, bool(seg.doc.get(flag))
+            if want != have:
+                problems.append((f"{flag} {'not set' if want else 'set'}", f"HTTP {r.status}, {flag}={have}"))
+        return problems
+
+    return _each_segment(c, judge)
+
+
+def _field_problems(
+    node: Node, annotations: Sequence[Condition], metadata: Sequence[Condition], r: SentRequest, others: Sequence[Node]
+) -> list[tuple[str, str]]:
+    problems = []
+    for conditions, read in ((annotations, Node.annotation), (metadata, Node.metadata)):
+        kind = "annotation" if conditions is annotations else "metadata"
+        for cond in conditions:
+            value = read(node, cond.key)
+            wrong = cond.check(value, r)
+            if wrong is None:
+                continue
+            holder = next((o for o in others if o is not node and read(o, cond.key) is not MISSING), None)
+            if value is MISSING and holder is not None:
+                problems.append(("misplaced", f"{kind} {cond.key} is on '{holder.name}' instead"))
+            else:
+                problems.append((f"wrong {kind}", wrong))
+    return problems
+
+
+def _segment_fields(c: _Context) -> Findings:
+    xr = c.exp.xray
+    return _each_segment(c, lambda r, seg: _field_problems(seg, xr.segment_annotations, xr.segment_metadata, r, []))
+
+
+def _route_sampled(c: _Context, route: str, sub: SubsegmentExpectation) -> list[_Sampled]:
+    return [s for s in c.sampled if c.exp.route_name(s.request) == route and sub in c.exp.subsegments_for(s.request)]
+
+
+def _named(s: _Sampled, name: str) -> list[Node]:
+    return [n for root in s.roots for n in root.walk() if not n.is_segment and n.name == name] + [
+        n for o in s.orphans for n in o.walk() if n.name == name
+    ]
+
+
+def _sub_placement(route: str, sub: SubsegmentExpectation) -> Callable[[_Context], Findings]:
+    def run(c: _Context) -> Findings:
+        f = Findings(unit="sampled requests")
+        for s in _route_sampled(c, route, sub):
+            nodes = _named(s, sub.name)
+            if len(nodes) != 1:
+                f.bad(
+                    s.request.request_id,
+                    "missing" if not nodes else "duplicated",
+                    "" if not nodes else f"{len(nodes)} subsegments",
+                )
+                continue
+            node = nodes[0]
+            if sub.parent == "segment":
+                want, want_name = c.segment(s), "the segment"
+            else:
+                parents = _named(s, sub.parent)
+                want, want_name = (parents[0] if len(parents) == 1 else None), f"subsegment '{sub.parent}'"
+            if want is None:
+                f.bad(s.request.request_id, "parent not unique", f"{want_name} is missing or duplicated")
+            elif node.parent is not want:
+                actual = f"'{node.parent.name}'" if node.parent else "no parent in the trace"
+                f.bad(s.request.request_id, "misnested", f"under {actual} instead of {want_name}")
+            else:
+                f.ok()
+        return f
+
+    return run
+
+
+def _sub_fields(route: str, sub: SubsegmentExpectation) -> Callable[[_Context], Findings]:
+    def run(c: _Context) -> Findings:
+        f = Findings(unit="sampled requests")
+        for s in _route_sampled(c, route, sub):
+            nodes = _named(s, sub.name)
+            if len(nodes) == 1:
+                everything = [n for root in s.roots for n in root.walk()]
+                f.add(
+                    s.request.request_id,
+                    _field_problems(nodes[0], sub.annotations, sub.metadata, s.request, everything),
+                )
+        return f
+
+    return run
+
+
+def _closed_once(c: _Context) -> Findings:
+    f = Findings(unit="segments and subsegments")
+    for s in c.sampled:
+        rid = s.request.request_id
+        nodes = [n for root in s.roots for n in root.walk()]
+        ids = Counter(n.id for n in nodes)
+        for orphan in s.orphans:
+            f.bad(rid, "orphan", f"'{orphan.name}' has parent {orphan.doc.get('parent_id')}, not in the trace")
+        for node in nodes:
+            if node.parent is None:  # a segment: it must be closed; it has no parent to sit inside
+                f.add(rid, [] if _closed(node) else [("not closed", f"segment '{node.name}' has no end_time")])
+                continue
+            problems = []
+            if ids[node.id] > 1:
+                problems.append(("sent twice", f"'{node.name}' id {node.id} × {ids[node.id]}"))
+            if not _closed(node):
+                problems.append(("not closed", f"'{node.name}' has no end_time"))
+            elif not _inside(node, node.parent):
+                problems.append(
+                    ("outside its parent", f"'{node.name}' ends after '{node.parent.name}' or starts before it")
+                )
+            f.add(rid, problems)
+    return f
+
+
+def _closed(node: Node) -> bool:
+    return not node.doc.get("in_progress") and node.doc.get("end_time") is not None
+
+
+def _inside(node: Node, parent: Node) -> bool:
+    try:
+        start, end = float(node.doc["start_time"]), float(node.doc["end_time"])
+        p_start = float(parent.doc["start_time"])
+        p_end = float(parent.doc["end_time"]) if parent.doc.get("end_time") is not None else float("inf")
+    except (KeyError, TypeError, ValueError):
+        return False
+    return start >= p_start - TIME_SLACK_S and end <= p_end + TIME_SLACK_S
