@@ -19,8 +19,9 @@ class PayloadError(Exception):
         self.status = status
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> Response:
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None, content_type: str = "application/json"
+) -> Response:
     return Response(json.dumps(body), status=status, headers=headers, content_type=content_type)
 
 

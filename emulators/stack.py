@@ -81,10 +81,12 @@ class LocalStack:
                 create_xray_app(XRayStore(data / "xray.sqlite3"), XRaySettings(sampling_rules_file=cfg.sampling_rules)),
                 cfg.ports.xray_api,
             )
-            logs = self._serve("cloudwatch_logs", create_logs_app(LogsStore(data / "logs.sqlite3")),
-                               cfg.ports.cloudwatch_logs)
+            logs = self._serve(
+                "cloudwatch_logs", create_logs_app(LogsStore(data / "logs.sqlite3")), cfg.ports.cloudwatch_logs
+            )
             rollbar = self._serve(
-                "rollbar", create_rollbar_app(RollbarStore(data / "rollbar.sqlite3"), RollbarSettings.local()),
+                "rollbar",
+                create_rollbar_app(RollbarStore(data / "rollbar.sqlite3"), RollbarSettings.local()),
                 cfg.ports.rollbar,
             )
             self._daemon = XRayDaemon(

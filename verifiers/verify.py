@@ -42,8 +42,9 @@ def verify_run(
     return reports
 
 
-def _report(verifier: Verifier, polled: PollResult, sent: Sequence[SentRequest],
-            expectations: Expectations) -> BackendReport:
+def _report(
+    verifier: Verifier, polled: PollResult, sent: Sequence[SentRequest], expectations: Expectations
+) -> BackendReport:
     if polled.observation is None:
         # Never one successful read: nothing can be checked, and that is a failure, not a pass.
         check = CheckResult(

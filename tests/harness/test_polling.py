@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from verifiers.model import Backend
 from verifiers.polling import WaitSettings, ingest_lag, poll_backend
 
 
@@ -16,7 +19,7 @@ class FakeClock:
         self.now += max(seconds, 0.5)
 
 
-def _poll(counts: list[int | Exception], clock: FakeClock, settings: WaitSettings, backend: str = "xray"):
+def _poll(counts: Sequence[int | Exception], clock: FakeClock, settings: WaitSettings, backend: Backend = "xray"):
     it = iter(counts)
     last: list[int] = [0]
 

@@ -8,27 +8,63 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from verifiers.model import BackendReport, CheckResult, SentRequest
+from verifiers.model import BackendReport, CheckResult, CheckStatus, SentRequest
 from verifiers.summary import build_summary, console_table, verdict, write_summary
 
 
 def _sent(n: int) -> list[SentRequest]:
     return [
-        SentRequest(f"r{i}", "home", "GET", "http://t/api/activities/home", "/api/activities/home", 1.0, 2.0, 200,
-                    f"{i:032x}", f"{i + 1:016x}", f"1-{i:08x}-{i:024x}", "w1")
+        SentRequest(
+            f"r{i}",
+            "home",
+            "GET",
+            "http://t/api/activities/home",
+            "/api/activities/home",
+            1.0,
+            2.0,
+            200,
+            f"{i:032x}",
+            f"{i + 1:016x}",
+            f"1-{i:08x}-{i:024x}",
+            "w1",
+        )
         for i in range(n)
     ]
 
 
-def _reports(honeycomb_status: str = "pass") -> list[BackendReport]:
+def _reports(honeycomb_status: CheckStatus = "pass") -> list[BackendReport]:
     return [
-        BackendReport("honeycomb", 3, 3 if honeycomb_status == "pass" else 2, 0 if honeycomb_status == "pass" else 1,
-                      0, [CheckResult("honeycomb", "every request has exactly one server span", honeycomb_status,
-                                      "3 of 3" if honeycomb_status == "pass" else "1 missing: r2")]),
-        BackendReport("xray", None, 2, None, 0,
-                      [CheckResult("xray", "every trace found belongs to a request we sent", "pass", "2 traces")]),
-        BackendReport("rollbar", 0, 0, 0, 0,
-                      [CheckResult("rollbar", "occurrences per fault request", "unverifiable", "no read token")]),
+        BackendReport(
+            "honeycomb",
+            3,
+            3 if honeycomb_status == "pass" else 2,
+            0 if honeycomb_status == "pass" else 1,
+            0,
+            [
+                CheckResult(
+                    "honeycomb",
+                    "every request has exactly one server span",
+                    honeycomb_status,
+                    "3 of 3" if honeycomb_status == "pass" else "1 missing: r2",
+                )
+            ],
+        ),
+        BackendReport(
+            "xray",
+            None,
+            2,
+            None,
+            0,
+            [CheckResult("xray", "every trace found belongs to a request we sent", "pass", "2 traces")],
+        ),
+        BackendReport(
+            "rollbar",
+            0,
+            0,
+            0,
+            0,
+            [CheckResult("rollbar", "occurrences per fault request", "unverifiable", "no read token")],
+        ),
     ]
 
 
@@ -62,9 +98,26 @@ def test_pytest_plugin_makes_one_item_per_check_grouped_by_backend(tmp_path: Pat
     write_summary(tmp_path / "summary.json", build_summary("run-1", _sent(3), _reports("fail")))
     junit = tmp_path / "junit.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(tmp_path / "summary.json"), "-p", "verifiers.pytest_plugin",
-         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-c", "/dev/null", "-q", "--junitxml", str(junit)],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(tmp_path / "summary.json"),
+            "-p",
+            "verifiers.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            "/dev/null",
+            "-q",
+            "--junitxml",
+            str(junit),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one check failed
     root = ET.parse(junit).getroot()
@@ -75,9 +128,9 @@ def test_pytest_plugin_makes_one_item_per_check_grouped_by_backend(tmp_path: Pat
         "every trace found belongs to a request we sent",
         "occurrences per fault request",
     }
-    assert by_name["every request has exactly one server span"].find("failure") is not None
-    assert "1 missing: r2" in (by_name["every request has exactly one server span"].find("failure").get("message") or
-                               by_name["every request has exactly one server span"].find("failure").text or "")
+    failure = by_name["every request has exactly one server span"].find("failure")
+    assert failure is not None
+    assert "1 missing: r2" in (failure.get("message") or "") + (failure.text or "")
     skipped = by_name["occurrences per fault request"].find("skipped")
     assert skipped is not None and "unverifiable" in (skipped.get("message") or "")
     assert by_name["every trace found belongs to a request we sent"].find("failure") is None

@@ -1,0 +1,128 @@
+"""`tracedrill stack up` + the target app under a simple request loop: every request's span,
+segment, log line and Rollbar item is retrievable through the public read APIs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadtests.ids import new_request_ids
+from loadtests.ledger import LedgerWriter
+from target_app.server import start_target
+from tracedrill.probe import recorded_probe
+from verifiers.base import RunWindow, make_verifiers
+from verifiers.connections import Connections
+from verifiers.expectations import load_expectations
+from verifiers.model import Backend, SentRequest, read_ledger
+from verifiers.polling import WaitSettings
+from verifiers.verify import verify_run
+
+pytestmark = pytest.mark.e2e
+
+PORT_FLAGS = ["--honeycomb-port", "--xray-api-port", "--cloudwatch-logs-port", "--rollbar-port", "--xray-daemon-port"]
+ROUTES = [
+    ("home", "/api/activities/home"),
+    ("user_activities", "/api/activities/@andrewbrown"),
+    ("notifications", "/api/activities/notifications"),
+    ("rollbar_test", "/rollbar/test"),
+    ("fault", "/api/fault"),
+]
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
+    command = [sys.executable, "-m", "tracedrill.cli", "stack", "up", "--data-dir", str(tmp_path / "data")]
+    for flag in PORT_FLAGS:
+        command += [flag, "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    app_env: dict[str, str] = {}
+    verifier_env: dict[str, str] = {}
+    current = app_env
+    deadline = time.monotonic() + 30
+    for line in proc.stdout:
+        if "environment for verifying" in line:
+            current = verifier_env
+        match = re.match(r"export (\w+)=(.*)$", line.strip())
+        if match:
+            current[match[1]] = match[2]
+        if line.startswith("Ctrl-C stops the stack") or time.monotonic() > deadline:
+            break
+    try:
+        assert app_env and verifier_env, "stack up printed no environment"
+        yield app_env, verifier_env
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+
+
+def test_stack_up_receives_every_kind_of_telemetry_from_the_target(
+    stack_env: tuple[dict[str, str], dict[str, str]], tmp_path: Path
+) -> None:
+    app_env, verifier_env = stack_env
+    for value in app_env.values():
+        assert "0.0.0.0" not in value  # loopback only
+    # The readiness probe reaches the app too: record it like the harness does, or it would be an extra.
+    with LedgerWriter(tmp_path / "sent-probe.jsonl") as ledger:
+        target = start_target(
+            app_env, port=0, workers=1, log_path=tmp_path / "target.log", probe=recorded_probe(ledger)
+        )
+    sent: list[SentRequest] = read_ledger(tmp_path / "sent-probe.jsonl")
+    try:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for name, path in ROUTES * 3:
+            ids = new_request_ids()
+            start = time.time()
+            try:
+                with opener.open(urllib.request.Request(target.url + path, headers=ids.headers())) as response:
+                    status = response.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            sent.append(
+                SentRequest(
+                    ids.request_id,
+                    name,
+                    "GET",
+                    target.url + path,
+                    path,
+                    start,
+                    time.time(),
+                    status,
+                    ids.trace_id,
+                    ids.parent_span_id,
+                    ids.xray_trace_id,
+                    "test",
+                )
+            )
+            time.sleep(0.05)
+    finally:
+        target.stop()
+    window = RunWindow("stack-up", sent[0].start - 1, sent[-1].end + 60, "backend-flask", "cruddur", "local")
+    expectations = load_expectations()
+    connections = Connections.from_env(verifier_env)
+    reports = verify_run(
+        sent,
+        window,
+        make_verifiers(connections, expectations),
+        expectations,
+        WaitSettings(settle_s=3, deadline_s=60),
+        lambda backend, message: None,
+    )
+    by_backend = {r.backend: r for r in reports}
+    assert set(by_backend) == {"honeycomb", "xray", "cloudwatch_logs", "rollbar"}
+    names: tuple[Backend, ...] = ("honeycomb", "cloudwatch_logs", "rollbar")
+    for name in names:
+        report = by_backend[name]
+        assert report.missing == 0 and report.found == report.expected, (name, report.checks)
+    # Which requests X-Ray samples is random (borrow 1/s, then 10 %, until the first quota arrives).
+    assert 1 <= by_backend["xray"].found <= len(sent) and by_backend["xray"].extra == 0
+    failing = [c for r in reports for c in r.checks if c.status not in ("pass",)]
+    assert not [c for c in failing if c.status == "fail"], failing
