@@ -1,0 +1,72 @@
+"""`tracedrill stack up`: the local backends in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from emulators.stack import LocalStack, StackConfig, app_environment, verifier_environment
+from tracedrill import local
+from tracedrill.console import Console
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stack = subparsers.add_parser("stack", help="the local backends")
+    actions = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="run the local stack in the foreground (Ctrl-C stops it)")
+    up.add_argument("--host", default=local.LOCAL_HOST, help="address to bind (default 127.0.0.1, loopback only)")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".tracedrill/stack"),
+        help="where accepted telemetry is kept across restarts (default .tracedrill/stack)",
+    )
+    for name, port in vars(local.LocalPorts()).items():
+        up.add_argument(
+            f"--{name.replace('_', '-')}-port",
+            type=int,
+            default=port,
+            dest=f"port_{name}",
+            help=f"port of the {name.replace('_', ' ')} emulator (default {port}; 0 picks a free one)",
+        )
+    up.add_argument(
+        "--honeycomb-plan",
+        choices=("enterprise", "free"),
+        default="enterprise",
+        help="free: the Query Data API answers as on a plan without it",
+    )
+
+
+def main(args: argparse.Namespace, console: Console) -> int:
+    ports = local.LocalPorts(**{name: getattr(args, f"port_{name}") for name in vars(local.LocalPorts())})
+    config = StackConfig(data_dir=args.data_dir, host=args.host, ports=ports, honeycomb_plan=args.honeycomb_plan)
+    stack = LocalStack(config)
+    try:
+        endpoints = stack.start()
+    except OSError as exc:
+        console.out(
+            f"tracedrill: error: cannot start the local stack: {exc} (is another stack running? "
+            "pick other ports with --*-port, or 0 for free ones)"
+        )
+        return 2
+    console.out(f"local stack up on {args.host}; data in {args.data_dir}")
+    console.out("\n# environment for your app (real variable names; these local credentials only open the emulators):")
+    for key, value in app_environment(endpoints).items():
+        console.out(f"export {key}={value}")
+    console.out("\n# environment for verifying against it:")
+    for key, value in verifier_environment(endpoints).items():
+        console.out(f"export {key}={value}")
+    console.out("\nCtrl-C stops the stack.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        stack.stop()
+        console.out("local stack stopped")
+    return 0
