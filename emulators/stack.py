@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from emulators._server import ServedApp, serve
@@ -30,6 +31,8 @@ class StackConfig:
     ports: local.LocalPorts = field(default_factory=local.LocalPorts)
     honeycomb_plan: str = "enterprise"  # or "free": the Query Data API answers as on a plan without it
     sampling_rules: Path = DEFAULT_SAMPLING_RULES
+    # Honeycomb's Create Query Result limit (10 a minute); 0 turns it off, for a private test stack only.
+    honeycomb_query_results_per_minute: int = 10
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,15 @@ class LocalStack:
         cfg = self.config
         data = cfg.data_dir
         data.mkdir(parents=True, exist_ok=True)
+        keep_served_rules(cfg.sampling_rules, data)
         try:
             honeycomb = self._serve(
                 "honeycomb",
                 create_honeycomb_app(
                     HoneycombStore(data / "honeycomb.sqlite3"),
-                    HoneycombSettings.local(plan=cfg.honeycomb_plan),
+                    HoneycombSettings.local(
+                        plan=cfg.honeycomb_plan, query_results_per_minute=cfg.honeycomb_query_results_per_minute
+                    ),
                 ),
                 cfg.ports.honeycomb,
             )
@@ -123,6 +129,39 @@ class LocalStack:
 
     def daemon_stats(self) -> dict[str, int]:
         return self._daemon.stats() if self._daemon else {}
+
+
+SERVED_RULES_FILE = "xray-sampling-rules.json"  # a copy of the rules the stack serves, kept with its data
+
+
+def keep_served_rules(rules: Path, data_dir: Path) -> None:
+    """Keep the served sampling rules with the data, so reopening the data later serves the same rules."""
+    copy = data_dir / SERVED_RULES_FILE
+    if rules.resolve() != copy.resolve():
+        copy.write_bytes(rules.read_bytes())
+
+
+def served_rules(data_dir: Path) -> Path | None:
+    """The sampling rules a stack on ``data_dir`` served (None: none was started there yet)."""
+    copy = data_dir / SERVED_RULES_FILE
+    return copy if copy.is_file() else None
+
+
+DEFAULT_DATA_DIR = Path(".tracedrill/stack")  # `tracedrill stack up` and `run --backends stack` agree on it
+ENDPOINTS_FILE = "endpoints.json"  # in the data directory while `tracedrill stack up` runs
+
+
+def write_endpoints(data_dir: Path, endpoints: StackEndpoints) -> Path:
+    """Tell other tracedrill commands (``run --backends stack``) where this running stack listens."""
+    path = data_dir / ENDPOINTS_FILE
+    path.write_text(json.dumps(asdict(endpoints), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_endpoints(data_dir: Path) -> StackEndpoints:
+    """The endpoints a running ``tracedrill stack up`` wrote; FileNotFoundError when none runs there."""
+    data = json.loads((data_dir / ENDPOINTS_FILE).read_text(encoding="utf-8"))
+    return StackEndpoints(**{f.name: str(data[f.name]) for f in fields(StackEndpoints)})
 
 
 def app_environment(endpoints: StackEndpoints) -> dict[str, str]:

@@ -6,6 +6,7 @@ Each Locust process writes its own ``sent-<worker>.jsonl`` so workers never cont
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from pathlib import Path
@@ -14,6 +15,9 @@ from types import TracebackType
 from verifiers.model import SentRequest
 
 LEDGER_GLOB = "sent*.jsonl"
+# The same text as SentRequest.to_json, whose dataclasses.asdict deep-copies every field: that alone
+# cost a Locust process about a tenth of its request rate (bench/results.md, load-generator section).
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def ledger_path(run_dir: Path, worker: str) -> Path:
@@ -32,7 +36,7 @@ class LedgerWriter:
         self.count = 0
 
     def record(self, sent: SentRequest) -> None:
-        line = sent.to_json() + "\n"
+        line = _encode(vars(sent)) + "\n"  # vars(): the fields in order, all plain JSON values
         with self._lock:
             self._file.write(line)
             self.count += 1

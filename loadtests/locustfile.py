@@ -16,9 +16,9 @@ from typing import Any
 
 from locust import FastHttpUser, between, events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.ids import new_request_ids
+from loadtests.ids import ledger_ids, new_request_ids, traceparent_mode
 from loadtests.ledger import LedgerWriter, ledger_path
 from verifiers.model import SentRequest
 
@@ -45,12 +45,15 @@ ROUTES: tuple[Route, ...] = (
 )
 
 _ledger: LedgerWriter | None = None
+_traceparent = traceparent_mode()  # $TRACEDRILL_TRACEPARENT: "none" when a root sampler is under test
 _worker = f"{socket.gethostname()}-{os.getpid()}"
 
 
 @events.init.add_listener
 def _open_ledger(environment: Environment, **_: Any) -> None:
     global _ledger, _worker
+    if isinstance(environment.runner, MasterRunner):
+        return  # a master sends no requests: each of its workers writes its own ledger file
     if isinstance(environment.runner, WorkerRunner):
         _worker = environment.runner.client_id
     run_dir = Path(os.environ.get(RUN_DIR_ENV, "."))
@@ -66,8 +69,10 @@ def _close_ledger(**_: Any) -> None:
 def _send(user: FastHttpUser, route: Route) -> None:
     ids = new_request_ids()
     start = time.time()
-    with user.client.get(route.path, headers=ids.headers(), name=route.name, catch_response=True) as response:
+    headers = ids.headers(_traceparent)
+    with user.client.get(route.path, headers=headers, name=route.name, catch_response=True) as response:
         status = response.status_code or None  # 0 means no response at all
+        answer = response.headers
         if status == route.expected_status:
             response.success()
         else:
@@ -84,10 +89,8 @@ def _send(user: FastHttpUser, route: Route) -> None:
                 start=start,
                 end=end,
                 status=status,
-                trace_id=ids.trace_id,
-                parent_span_id=ids.parent_span_id,
-                xray_trace_id=ids.xray_trace_id,
                 worker=_worker,
+                **ledger_ids(ids, _traceparent, answer),
             )
         )
 

@@ -32,6 +32,18 @@ control_socket_disable = True
 FLUSH_TIMEOUT_S = max(1.0, graceful_timeout / 2)
 
 
+def on_starting(server: Any) -> None:
+    """Runs once in the master before it forks the workers: nothing to do unless a fault profile says so."""
+    from target_app.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.fault == "fork-unsafe-otel" and settings.enabled("otel"):
+        from target_app.telemetry import otel
+
+        # FAULT fork-unsafe-otel: the TracerProvider is created here, in the master, and never again after fork.
+        otel.create_provider_before_fork(settings)
+
+
 def worker_exit(server: Any, worker: Any) -> None:
     """Runs in the worker as it exits: flush spans, log batches and Rollbar items still in flight."""
     from target_app.telemetry import shutdown_all  # imported here: the master never loads the SDKs

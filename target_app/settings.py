@@ -21,6 +21,8 @@ Telemetry (read by ``Settings.from_env``):
 ``ROLLBAR_ENVIRONMENT``             Rollbar environment (default ``local``)
 ``TRACEDRILL_DISABLE``              comma list of ``otel,xray,cloudwatch,rollbar`` to switch off (to show
                                     that the verifiers catch missing telemetry)
+``TRACEDRILL_FAULT``                a fault profile (``target_app.faults``): run a known instrumentation
+                                    mistake on purpose (default ``correct``)
 ``TRACEDRILL_XRAY_SAMPLING``        ``centralized`` (default: rules from the daemon's TCP side) | ``local``
 ``TRACEDRILL_XRAY_LOCAL_RULES``     v2 local-rules file for ``local`` (default target_app/xray-local-rules.json)
 ==================================  =====================================================================
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from target_app.faults import CORRECT, FAULT_ENV, FaultError, parse_fault
 from tracedrill import local
 
 INSTRUMENTATIONS: tuple[str, ...] = ("otel", "xray", "cloudwatch", "rollbar")
@@ -87,6 +90,7 @@ class Settings:
     rollbar_endpoint: str  # always ends with "/"
     rollbar_environment: str
     disabled: frozenset[str] = frozenset()
+    fault: str = CORRECT  # a target_app.faults profile name
 
     def enabled(self, instrumentation: str) -> bool:
         if instrumentation not in INSTRUMENTATIONS:
@@ -117,6 +121,7 @@ class Settings:
             rollbar_endpoint=_with_trailing_slash(rollbar_url),
             rollbar_environment=_get(env, "ROLLBAR_ENVIRONMENT") or local.DEFAULT_ROLLBAR_ENVIRONMENT,
             disabled=parse_disabled(_get(env, "TRACEDRILL_DISABLE")),
+            fault=_fault(env),
         )
 
 
@@ -149,6 +154,13 @@ def parse_disabled(value: str | None) -> frozenset[str]:
             f"valid names are {', '.join(INSTRUMENTATIONS)}"
         )
     return frozenset(names)
+
+
+def _fault(env: Mapping[str, str]) -> str:
+    try:
+        return parse_fault(_get(env, FAULT_ENV))
+    except FaultError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:

@@ -12,26 +12,36 @@ import urllib.request
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from loadtests.ids import new_request_ids
+from loadtests.ids import HeaderLookup, ledger_ids, new_request_ids
 from loadtests.ledger import LedgerWriter
-from verifiers.model import SentRequest
+from verifiers.model import PROBE_ROUTE_NAME, SentRequest
 
-PROBE_ROUTE_NAME = "readiness_probe"
 # No proxies: an http_proxy in the environment must not intercept a loopback probe.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def recorded_probe(ledger: LedgerWriter) -> Callable[[str], bool]:
+def recorded_probe(ledger: LedgerWriter, timeout_s: float = 5.0, traceparent: bool = True) -> Callable[[str], bool]:
+    """``traceparent``: send one, as the load does (see ``loadtests.ids.TRACEPARENT_ENV``)."""
+
     def probe(url: str) -> bool:
         ids = new_request_ids()
         start = time.time()
+        status: int | None
+        answer: HeaderLookup | None = None
+        request = urllib.request.Request(url, headers=ids.headers(traceparent))
         try:
-            with _DIRECT.open(urllib.request.Request(url, headers=ids.headers()), timeout=5) as response:
+            with _DIRECT.open(request, timeout=timeout_s) as response:
                 status = int(response.status)
+                answer = response.headers
         except urllib.error.HTTPError as exc:
             status = exc.code
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False  # never reached the app: nothing to account for
+            answer = exc.headers
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            if _refused(exc):
+                return False  # nothing listening yet: the probe never reached the app
+            # A timed-out probe may still be served later: record it without a status, so its
+            # telemetry is ours (never extra) and nothing is expected of it.
+            status = None
         ledger.record(
             SentRequest(
                 request_id=ids.request_id,
@@ -42,12 +52,15 @@ def recorded_probe(ledger: LedgerWriter) -> Callable[[str], bool]:
                 start=start,
                 end=time.time(),
                 status=status,
-                trace_id=ids.trace_id,
-                parent_span_id=ids.parent_span_id,
-                xray_trace_id=ids.xray_trace_id,
                 worker="tracedrill-probe",
+                **ledger_ids(ids, traceparent, answer),
             )
         )
         return status == 200
 
     return probe
+
+
+def _refused(exc: BaseException) -> bool:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, ConnectionRefusedError | ConnectionResetError)

@@ -34,6 +34,8 @@ class RunRecord:
     load_start: float = 0.0
     load_end: float = 0.0
     local_data_dir: str | None = None  # relative to the run directory
+    stack_dir: str | None = None  # backends "stack": the data directory of the `tracedrill stack up` it used
+    sampling: dict[str, Any] | None = None  # verifiers.sampling.config.SamplingConfig: what sampling is expected
 
     def save(self, run_dir: Path) -> None:
         (run_dir / RUN_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")

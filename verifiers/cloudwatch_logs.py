@@ -2,7 +2,8 @@
 
 Each line is tied to its request by the request id in it (``[logs] request_id_regex``). Every
 expected line must appear exactly as often as the expectations say: a lost line is missing, a
-line written twice is a duplicate, a line for a request id we never sent is extra.
+line written twice is a duplicate, a line for a request id we never sent is extra, and so is a
+line of a sent request that matches none of the patterns its route and status expect (unexpected).
 FilterLogEvents is limited to 5 transactions a second per account and region: calls are paced.
 """
 
@@ -17,7 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from verifiers.base import CheckSpec, Findings, Observation, RateLimiter, RunWindow, run_checks, times
+from verifiers.base import (
+    CheckSpec,
+    Findings,
+    Observation,
+    RateLimiter,
+    RunWindow,
+    by_process,
+    run_checks,
+    times,
+)
 from verifiers.connections import Connections, aws_read_error
 from verifiers.expectations import Expectations, LineExpectation, load_expectations
 from verifiers.matching import SentIndex, tally
@@ -116,6 +126,8 @@ class CloudWatchLogsVerifier:
             seen_tokens.add(token)
             request["nextToken"] = token
         obs.cost_units["log_events_read"] += len(obs.events)
+        # What the reads returned (UTF-8 message bytes): a lower bound of what they scanned, for the budget ledger.
+        obs.cost_units["bytes_read"] += sum(len(e.message.encode("utf-8")) for e in obs.events)
 
     def seen_request_ids(self, obs: LogsObservation) -> set[str]:
         return {rid for e in obs.events if (rid := _request_id(self.expectations, e.message))}
@@ -132,7 +144,9 @@ class CloudWatchLogsVerifier:
             (r.request_id, line.name): line.count for r in ctx.idx.answered for line in expectations.lines_for(r)
         }
         result = tally(ctx.found_keys(), ours=lambda key: key[0] in ctx.idx.by_request_id, expected=expected)
-        return result.report(BACKEND, checks, note="; ".join(obs.notes))
+        report = result.report(BACKEND, checks, note="; ".join(obs.notes))
+        report.extra += len(_unexpected_lines(ctx))  # ours, but not a line the expectations allow
+        return report
 
 
 def _request_id(exp: Expectations, message: str) -> str | None:
@@ -198,19 +212,40 @@ def check_specs(exp: Expectations) -> list[CheckSpec[_Context]]:
                     f"no answered request of route '{route.name}' with {line.statuses.describe()}",
                 )
             )
-    specs.append(CheckSpec("no log lines for request ids we did not send", _extra))
+    specs += [
+        CheckSpec("no unexpected log lines for sent requests (only what route and status expect)", _unexpected),
+        CheckSpec("no log lines for request ids we did not send", _extra),
+    ]
     return specs
+
+
+NO_LINES_HINT = (
+    "No line of this run reached log group {group} at all: is the CloudWatch handler added to the logger "
+    "that writes them? A handler that is built but never added creates its log stream and sends nothing"
+)
+OTHER_LINES_HINT = (
+    "Other lines of the same requests did arrive, so the handler works: the code that writes this line did not "
+    "log through it (e.g. a logger=None handed down to it, or another logger)"
+)
+TWICE_HINT = (
+    "Each of these lines arrived more than once: two handlers on the same logger (a second setup adding its "
+    "own) write every line twice"
+)
 
 
 def _lines(route: str | None, line: LineExpectation) -> Callable[[_Context], Findings]:
     def run(c: _Context) -> Findings:
         f = Findings()
-        for r in c.idx.answered:
-            if (route is not None and c.exp.route_name(r) != route) or line not in c.exp.lines_for(r):
-                continue
+        lost = surplus = 0
+        checked = [
+            r for r in c.idx.answered if (route is None or c.exp.route_name(r) == route) and line in c.exp.lines_for(r)
+        ]
+        for r in checked:
             lines = c.by_request.get(r.request_id, [])
             regex = c.regex(line, r)
             n = sum(1 for text in lines if regex.search(text))
+            lost += max(0, line.count - n)
+            surplus += max(0, n - line.count)
             if n == line.count:
                 f.ok()
             elif n < line.count:
@@ -222,9 +257,53 @@ def _lines(route: str | None, line: LineExpectation) -> Callable[[_Context], Fin
                 f.bad(r.request_id, "missing", hint)
             else:
                 f.bad(r.request_id, "duplicated", f"{times(n)}")
+        _explain_lines(c, f, line, checked, (lost, surplus))
         return f
 
     return run
+
+
+def _explain_lines(
+    c: _Context, f: Findings, line: LineExpectation, checked: list[SentRequest], counts: tuple[int, int]
+) -> None:
+    """The exact counts (lines missing, lines too many), a likely cause, and the app processes that failed."""
+    lost, surplus = counts
+    if lost:
+        f.note(f"{lost} '{line.name}' lines missing")
+        missing = f.ids("missing")
+        if not any(rid in c.idx.by_request_id for rid in c.by_request):
+            f.note(NO_LINES_HINT.format(group=repr(c.obs.window.log_group)))
+        elif any(c.by_request.get(rid) for rid in missing):
+            f.note(OTHER_LINES_HINT)
+    if surplus:
+        f.note(f"{surplus} '{line.name}' lines too many")
+        f.note(TWICE_HINT)
+    f.note(by_process(checked, f.ids()))
+
+
+def _unexpected_lines(c: _Context) -> list[tuple[SentRequest, str]]:
+    """Lines of answered requests we sent that match no expected pattern (nor an ``allow_unlisted`` one)."""
+    found = []
+    for rid, lines in c.by_request.items():
+        r = c.idx.by_request_id.get(rid)
+        if r is None or r.status is None:
+            continue  # not ours (the extra check), or never answered: nothing is expected of it
+        specs = [c.regex(s, r) for s in c.exp.lines_for(r)]
+        found += [
+            (r, text)
+            for text in lines
+            if not any(p.search(text) for p in specs) and not c.exp.allows_unlisted("logs", r, text)
+        ]
+    return found
+
+
+def _unexpected(c: _Context) -> Findings:
+    f = Findings(unit="lines")
+    f.checked = sum(len(lines) for rid, lines in c.by_request.items() if rid in c.idx.by_request_id)
+    for r, text in _unexpected_lines(c):
+        route = c.exp.route_name(r)
+        f.problems.append((r.request_id, "unexpected", f"{_shorten(text)} (route '{route}', HTTP {r.status})"))
+    return f
 
 
 def _extra(c: _Context) -> Findings:

@@ -31,10 +31,22 @@ if TYPE_CHECKING:
 
 DEFAULT_HONEYCOMB_API_URL = "https://api.honeycomb.io"
 DEFAULT_ROLLBAR_API_URL = "https://api.rollbar.com/api/1/"
-HTTP_TIMEOUT_S = 30.0
+# Every API call is bounded, so a backend that accepts connections and never answers fails a poll within
+# about attempts x (connect + read) and --deadline holds. A read timeout bounds the wait for each chunk.
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 15.0
+HTTP_TIMEOUT_S = READ_TIMEOUT_S
+# Standard retry mode backs off on ThrottlingException and retries timeouts; 3 attempts (2 retries) ride out
+# a burst without stretching one call past ~50 s.
+BOTO_TOTAL_ATTEMPTS = 3
 
-# Standard retry mode backs off on ThrottlingException; a few attempts ride out a burst.
-_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=10, read_timeout=60)
+
+def boto_config(connect_timeout_s: float = CONNECT_TIMEOUT_S, read_timeout_s: float = READ_TIMEOUT_S) -> Config:
+    return Config(
+        connect_timeout=connect_timeout_s,
+        read_timeout=read_timeout_s,
+        retries={"mode": "standard", "total_max_attempts": BOTO_TOTAL_ATTEMPTS},
+    )
 
 
 class ConfigError(Exception):
@@ -72,6 +84,9 @@ class Connections:
     aws_secret_access_key: str | None = field(default=None, repr=False)
     aws_session_token: str | None = field(default=None, repr=False)
     aws_profile: str | None = None
+    # Bounds of every read API call (boto3 and HTTP): see CONNECT_TIMEOUT_S.
+    connect_timeout_s: float = CONNECT_TIMEOUT_S
+    read_timeout_s: float = READ_TIMEOUT_S
 
     def __post_init__(self) -> None:
         # Rollbar URLs are joined relative to this base: without the slash "api/1" loses its last segment.
@@ -135,10 +150,17 @@ class Connections:
         )
 
     def xray_client(self) -> XRayClient:
-        return self._boto_session().client("xray", endpoint_url=self.xray_endpoint_url, config=_BOTO_CONFIG)
+        return self._boto_session().client("xray", endpoint_url=self.xray_endpoint_url, config=self._boto_config())
 
     def logs_client(self) -> CloudWatchLogsClient:
-        return self._boto_session().client("logs", endpoint_url=self.logs_endpoint_url, config=_BOTO_CONFIG)
+        return self._boto_session().client("logs", endpoint_url=self.logs_endpoint_url, config=self._boto_config())
+
+    def _boto_config(self) -> Config:
+        return boto_config(self.connect_timeout_s, self.read_timeout_s)
+
+    def http_api(self, base_url: str, headers: Mapping[str, str]) -> HttpJsonApi:
+        """An HTTP JSON API client with these connections' timeouts."""
+        return HttpJsonApi(base_url, headers, timeout_s=self.read_timeout_s, connect_timeout_s=self.connect_timeout_s)
 
 
 class ApiUnreachable(Exception):
@@ -164,11 +186,17 @@ class HttpAnswer:
 class HttpJsonApi:
     """A JSON-over-HTTP API under ``base_url`` with its auth header; secrets stay in headers, never in URLs."""
 
-    def __init__(self, base_url: str, headers: Mapping[str, str], timeout_s: float = HTTP_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout_s: float = HTTP_TIMEOUT_S,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._session = requests.Session()
         self._session.headers.update(headers)
-        self._timeout = timeout_s
+        self._timeout = (connect_timeout_s, timeout_s)  # requests: (connect, read); never None (= wait forever)
 
     def __repr__(self) -> str:
         return f"HttpJsonApi({self.base_url!r})"

@@ -79,9 +79,31 @@ got no response (status None in the ledger) are never expected to produce anythi
 Every span, subsegment, line and occurrence entry takes ``statuses = [200]`` or ``["2xx", 404]``
 to apply only to requests answered with one of those statuses (default: any status).
 
+Nothing unexpected: every span in a sent trace, every subsegment in a sampled trace, every log line
+and every Rollbar occurrence carrying a sent request id must be one the expectations list for that
+request's route and status; anything else fails a "nothing unexpected" check and counts as extra.
+Telemetry a library emits on its own (e.g. the requests instrumentation's client spans) is allowed
+by name with ``allow_unlisted``, a list of regexes (placeholders allowed), in the backend's section
+(any route) or in a route's::
+
+    [honeycomb]
+    allow_unlisted = ['^HTTP (GET|POST)$']  # span names allowed besides the server span and listed spans
+    [xray]
+    allow_unlisted = ['^api\\.example\\.com$']  # subsegment names allowed besides the listed subsegments
+    [logs]
+    allow_unlisted = ['^retrying .* request_id={request_id}$']  # lines allowed besides the listed lines
+    [[routes]]
+    ...
+      [routes.honeycomb]
+      allow_unlisted = ['^SELECT ']     # this route only (also [routes.xray], [routes.logs])
+
+The bundled Cruddur file allows nothing unlisted.
+
 Conditions (attributes, annotations, metadata) are strings: ``"exists"``, ``"absent"``,
 ``"= v"``, ``"!= v"``, ``"> n"``, ``">= n"``, ``"< n"``, ``"<= n"`` or ``"~ regex"``; a bare
-number or boolean means ``=``. Numbers compare numerically (``= 200`` matches 200 and "200").
+number or boolean means ``=``. Numbers compare exactly as numbers (``= 200`` matches 200, 200.0 and
+"200", never " 200 "; big integers never match a neighbour through float rounding). A placeholder
+compares as exact text: ``= {request_id}`` matches only that id, written the same way.
 
 Placeholders, filled from the request's ledger line: ``{request_id}``, ``{trace_id}``,
 ``{parent_span_id}``, ``{method}``, ``{path}``, ``{status}``, ``{name}`` (the route name the load
@@ -94,12 +116,14 @@ Mistakes are reported with the key path and what is wrong, e.g.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from verifiers.model import SentRequest
 
@@ -173,25 +197,41 @@ class Condition:
             return None if not present else f"{self.key} present ({value!r})"
         if not present:
             return f"{self.key} missing"
-        want = fill(self.operand, request)
-        ok = _compare(value, self.op, want)
+        want = fill(self.operand, request, escape=self.op == "~")  # in a regex, a placeholder is literal
+        ok = _compare(value, self.op, want, templated=_PLACEHOLDER.search(self.operand) is not None)
         return None if ok else f"{self.key} is {value!r}, wanted {self.op} {want}"
 
 
-def _number(value: Any) -> float | None:
+# Numeric text as written, whole: no padding, no "nan"/"inf", no digit separators.
+_NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _number(value: Any) -> Decimal | None:
+    """``value`` as an exact number, or None. Exact so that ids too big for a float never collide
+    (1234567890123456789 and ...788 are one float); a float counts as its shortest repr (0.1 is 0.1)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, str) and _NUMERIC.fullmatch(value):
+        return Decimal(value)
     return None
 
 
-def _equal(value: Any, want: str) -> bool:
+def _text(value: Any) -> str:
+    """A value as the text a filled placeholder is compared with: 200 and 200.0 read "200", True reads "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)
+
+
+def _equal(value: Any, want: str, templated: bool) -> bool:
+    if templated:  # a filled placeholder ({request_id}, {status}) is an exact value: compare the text
+        return _text(value) == want
     if want.startswith('"') and want.endswith('"') and len(want) >= 2:
         return isinstance(value, str) and value == want[1:-1]
     if isinstance(value, bool) or want in ("true", "false"):
@@ -202,11 +242,11 @@ def _equal(value: Any, want: str) -> bool:
     return str(value) == want
 
 
-def _compare(value: Any, op: str, want: str) -> bool:
+def _compare(value: Any, op: str, want: str, templated: bool = False) -> bool:
     if op == "=":
-        return _equal(value, want)
+        return _equal(value, want, templated)
     if op == "!=":
-        return not _equal(value, want)
+        return not _equal(value, want, templated)
     if op == "~":
         return re.search(want, str(value)) is not None
     a, b = _number(value), _number(want)
@@ -270,6 +310,10 @@ class Route:
     subsegments: tuple[SubsegmentExpectation, ...] = ()
     lines: tuple[LineExpectation, ...] = ()
     occurrences: tuple[OccurrenceExpectation, ...] = ()
+    # allow_unlisted of the route's [routes.honeycomb], [routes.xray] and [routes.logs] tables
+    unlisted_spans: tuple[str, ...] = ()
+    unlisted_subsegments: tuple[str, ...] = ()
+    unlisted_lines: tuple[str, ...] = ()
 
     def matches(self, request: SentRequest) -> bool:
         if self.method is not None and self.method != request.method.upper():
@@ -292,6 +336,7 @@ class HoneycombExpectations:
     server_name: str | None  # regex template
     server_attributes: tuple[Condition, ...]
     every_span_attributes: tuple[Condition, ...]
+    allow_unlisted: tuple[str, ...] = ()  # span name regexes allowed in any trace beyond the listed spans
 
 
 @dataclass(frozen=True)
@@ -301,6 +346,7 @@ class XRayExpectations:
     error_statuses: StatusSet
     segment_annotations: tuple[Condition, ...]
     segment_metadata: tuple[Condition, ...]
+    allow_unlisted: tuple[str, ...] = ()  # subsegment name regexes allowed beyond the listed subsegments
 
 
 @dataclass(frozen=True)
@@ -308,6 +354,7 @@ class LogsExpectations:
     request_id_regex: re.Pattern[str]
     filter_pattern: str | None
     lines: tuple[LineExpectation, ...]
+    allow_unlisted: tuple[str, ...] = ()  # line regex templates allowed beyond the listed lines
 
 
 @dataclass(frozen=True)
@@ -348,6 +395,18 @@ class Expectations:
     def occurrences_for(self, request: SentRequest) -> list[OccurrenceExpectation]:
         route = self.route_for(request)
         return [o for o in route.occurrences if request.status in o.statuses] if route else []
+
+    def allows_unlisted(self, backend: Literal["honeycomb", "xray", "logs"], request: SentRequest, text: str) -> bool:
+        """Whether ``text`` (a span or subsegment name, a log line) that the expectations do not list for
+        ``request`` matches an ``allow_unlisted`` regex of the backend's section or of the request's route."""
+        route = self.route_for(request)
+        if backend == "honeycomb":
+            patterns = self.honeycomb.allow_unlisted + (route.unlisted_spans if route else ())
+        elif backend == "xray":
+            patterns = self.xray.allow_unlisted + (route.unlisted_subsegments if route else ())
+        else:
+            patterns = self.logs.allow_unlisted + (route.unlisted_lines if route else ())
+        return any(re.search(fill(p, request, escape=True), text) for p in patterns)
 
     def honeycomb_columns(self) -> list[str]:
         """Every attribute column the Honeycomb checks read (the query breaks down on them)."""
@@ -441,6 +500,16 @@ class _Parser:
         except re.error as exc:
             raise self.error(where, f"invalid regex {pattern!r}: {exc}") from exc
 
+    def patterns(self, table: Mapping[str, Any], where: str) -> tuple[str, ...]:
+        """The table's ``allow_unlisted``: a list of regexes (placeholders allowed)."""
+        value = table.get("allow_unlisted", [])
+        here = f"{where}.allow_unlisted"
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(here, f"must be a list of regexes like ['^HTTP GET$'], not {value!r}")
+        for i, pattern in enumerate(value):
+            self.regex(pattern, f"{here}[{i}]")
+        return tuple(value)
+
     def placeholders(self, text: str, where: str) -> None:
         for name in _PLACEHOLDER.findall(text):
             if name not in PLACEHOLDERS:
@@ -524,7 +593,7 @@ class _Parser:
             data,
             "honeycomb",
             "",
-            ("request_id_attribute", "error_statuses", "server_span", "every_span"),
+            ("request_id_attribute", "error_statuses", "server_span", "every_span", "allow_unlisted"),
             required=True,
         )
         server = self.table(t, "server_span", "honeycomb", ("name", "attributes"))
@@ -538,11 +607,16 @@ class _Parser:
             server_name=name,
             server_attributes=self.conditions(server, "attributes", "honeycomb.server_span"),
             every_span_attributes=self.conditions(every, "attributes", "honeycomb.every_span"),
+            allow_unlisted=self.patterns(t, "honeycomb"),
         )
 
     def xray(self, data: dict[str, Any]) -> XRayExpectations:
         t = self.table(
-            data, "xray", "", ("request_id_annotation", "fault_statuses", "error_statuses", "segment"), required=True
+            data,
+            "xray",
+            "",
+            ("request_id_annotation", "fault_statuses", "error_statuses", "segment", "allow_unlisted"),
+            required=True,
         )
         segment = self.table(t, "segment", "xray", ("annotations", "metadata"))
         return XRayExpectations(
@@ -551,10 +625,13 @@ class _Parser:
             error_statuses=self.statuses(t, "error_statuses", "xray"),
             segment_annotations=self.conditions(segment, "annotations", "xray.segment"),
             segment_metadata=self.conditions(segment, "metadata", "xray.segment"),
+            allow_unlisted=self.patterns(t, "xray"),
         )
 
     def logs(self, data: dict[str, Any]) -> LogsExpectations:
-        t = self.table(data, "logs", "", ("request_id_regex", "filter_pattern", "lines"), required=True)
+        t = self.table(
+            data, "logs", "", ("request_id_regex", "filter_pattern", "lines", "allow_unlisted"), required=True
+        )
         raw = self.string(t, "request_id_regex", "logs", required=True)
         try:
             regex = re.compile(raw)
@@ -566,6 +643,7 @@ class _Parser:
             request_id_regex=regex,
             filter_pattern=self.optional_string(t, "filter_pattern", "logs"),
             lines=tuple(self.line(w, v) for w, v in self.tables(t, "lines", "logs")),
+            allow_unlisted=self.patterns(t, "logs"),
         )
 
     def rollbar(self, data: dict[str, Any]) -> RollbarExpectations:
@@ -584,9 +662,9 @@ class _Parser:
             where = f'{where} ("{name}")'
             method = self.optional_string(t, "method", where)
             path = self.string(t, "path", where, required=True)
-            hc = self.table(t, "honeycomb", where, ("spans",))
-            xr = self.table(t, "xray", where, ("subsegments",))
-            lg = self.table(t, "logs", where, ("lines",))
+            hc = self.table(t, "honeycomb", where, ("spans", "allow_unlisted"))
+            xr = self.table(t, "xray", where, ("subsegments", "allow_unlisted"))
+            lg = self.table(t, "logs", where, ("lines", "allow_unlisted"))
             rb = self.table(t, "rollbar", where, ("occurrences",))
             routes.append(
                 Route(
@@ -599,6 +677,9 @@ class _Parser:
                     occurrences=tuple(
                         self.occurrence(w, v) for w, v in self.tables(rb, "occurrences", f"{where}.rollbar")
                     ),
+                    unlisted_spans=self.patterns(hc, f"{where}.honeycomb"),
+                    unlisted_subsegments=self.patterns(xr, f"{where}.xray"),
+                    unlisted_lines=self.patterns(lg, f"{where}.logs"),
                 )
             )
         return tuple(routes)

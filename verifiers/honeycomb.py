@@ -2,7 +2,9 @@
 
 One poll runs one query: COUNT broken down by the span identity columns plus every attribute
 the expectations name, so each result row is one span (COUNT > 1 means the same span arrived
-more than once). Create Query Result is limited to 10 a minute, so polls are paced to one per 6 s.
+more than once). Create Query Result is limited to 10 a minute, so query results are paced to one per
+6 s. A run with more rows than one result returns (10,000) is read in parts, by minute and then by trace id
+prefix (:mod:`verifiers.honeycomb_parts`), one query result each: such a poll takes longer.
 
 The Query Data API is Enterprise-only. Without it, the poll reads what any plan offers
 (``GET /1/auth``, ``GET /1/columns/{dataset}`` last_written) and every per-request check reports
@@ -11,12 +13,11 @@ The Query Data API is Enterprise-only. Without it, the poll reads what any plan 
 
 from __future__ import annotations
 
-import math
 import re
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,10 +29,12 @@ from verifiers.base import (
     ReadError,
     RunWindow,
     all_unverifiable,
+    by_process,
     run_checks,
     unverifiable,
+    verdict,
 )
-from verifiers.connections import ApiUnreachable, Connections, HttpAnswer, HttpJsonApi
+from verifiers.connections import ApiUnreachable, Connections, HttpAnswer
 from verifiers.expectations import (
     MISSING,
     Condition,
@@ -41,8 +44,11 @@ from verifiers.expectations import (
     honeycomb_slug,
     load_expectations,
 )
+from verifiers.honeycomb_parts import Part, initial_parts
 from verifiers.matching import SentIndex, tally
 from verifiers.model import Backend, BackendReport, CheckResult, SentRequest
+from verifiers.sampling.config import SamplingConfig
+from verifiers.sampling.otel import OtelSampler, check_otel_sampling, expected_keep, unverifiable_result
 
 BACKEND: Backend = "honeycomb"
 QUERY_RESULT_LIMIT = 10_000  # the maximum, allowed only with disable_series
@@ -50,6 +56,7 @@ MAX_BREAKDOWNS = 100
 WINDOW_PAD_S = 60  # Honeycomb truncates query bounds to the minute for windows up to 6 h
 RESULT_TIMEOUT_S = 60.0
 QUERY_RESULTS_PER_MINUTE = 10
+MAX_QUERY_RESULTS_PER_POLL = 100  # at 10 a minute, 10 minutes: beyond that a poll reads what it has (truncated)
 CORE_COLUMNS = (
     "trace.trace_id",
     "trace.span_id",
@@ -122,6 +129,7 @@ class HoneycombObservation(Observation):
 
 class HoneycombVerifier:
     backend: Backend = BACKEND
+    sampling: SamplingConfig | None = None  # set by sampling.config.attach: a head sampler is then checked
 
     def __init__(
         self,
@@ -132,13 +140,22 @@ class HoneycombVerifier:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.expectations = expectations or load_expectations()
-        self._api = HttpJsonApi(connections.honeycomb_api_url, {"X-Honeycomb-Team": connections.honeycomb_api_key})
+        self._api = connections.http_api(
+            connections.honeycomb_api_url, {"X-Honeycomb-Team": connections.honeycomb_api_key}
+        )
         self._limiter = limiter or RateLimiter(1, 60.0 / QUERY_RESULTS_PER_MINUTE)
         self._sleep = sleep
         self._query_ids: dict[str, str] = {}  # the same spec is created once and re-run on every poll
+        self._plans: dict[tuple[Any, ...], list[Part]] = {}  # the parts the last poll read, per window
+        self.progress: Callable[[str], None] | None = None  # told when a poll must split its read
 
     def __repr__(self) -> str:
         return f"HoneycombVerifier({self._api.base_url!r})"
+
+    def pace_queries(self, seconds: float) -> None:
+        """Run a query result at most every ``seconds`` instead of Honeycomb's 10 a minute (a local
+        emulator started without that limit only)."""
+        self._limiter = RateLimiter(1, seconds)
 
     # ---- reading ----
 
@@ -186,14 +203,58 @@ class HoneycombVerifier:
         if "trace.trace_id" not in existing:
             obs.notes.append(f"dataset {obs.dataset!r} has no trace.trace_id column: no span ever arrived")
             return
-        spec = query_spec(obs.window, [c for c in wanted if c in existing])
+        self._read_parts(obs, [c for c in wanted if c in existing])
+
+    def _read_parts(self, obs: HoneycombObservation, columns: list[str]) -> None:
+        """Every span of the window: one query result per part; a part whose result hits the row limit is
+        split (by minute, then by trace id prefix) and read again, within MAX_QUERY_RESULTS_PER_POLL. The
+        parts read are the next poll's plan, so a big run pays for finding them once."""
+        plan_key = (obs.dataset, tuple(columns), obs.window.start, obs.window.end)
+        pending = deque(self._plans.get(plan_key) or initial_parts(obs.window.start, obs.window.end, WINDOW_PAD_S))
+        read: list[Part] = []
+        spans: list[Span] = []
+        while pending:
+            part = pending.popleft()
+            rows = self._query_rows(obs, part.spec(columns, QUERY_RESULT_LIMIT))
+            if rows is None:
+                return  # no Query Data API: _read_without_queries said why
+            full = len(rows) >= QUERY_RESULT_LIMIT
+            children = part.split(_trace_ids(rows)) if full else []
+            queries = obs.cost_units["query_results"] + len(pending) + len(children)
+            if children and queries <= MAX_QUERY_RESULTS_PER_POLL:
+                pending.extend(children)
+                self._say_split(obs, queries)
+                continue
+            obs.truncated = obs.truncated or full  # cannot split further (or not this poll): rows may be cut off
+            read.append(part)
+            spans += [Span(dict(row.get("data") or {}), int((row.get("data") or {}).get("COUNT") or 1)) for row in rows]
+        self._plans[plan_key] = read
+        obs.spans = spans
+        if len(read) > 1:
+            obs.notes.append(
+                f"more than {QUERY_RESULT_LIMIT} span rows: read in {len(read)} parts (by minute, then by trace id "
+                f"prefix); at {QUERY_RESULTS_PER_MINUTE} query results a minute a poll takes about "
+                f"{len(read) * 60 / QUERY_RESULTS_PER_MINUTE:.0f} s"
+            )
+
+    def _say_split(self, obs: HoneycombObservation, queries: int) -> None:
+        if self.progress is not None and queries > 1:
+            self.progress(
+                f"more than {QUERY_RESULT_LIMIT} rows: splitting the read ({queries} query results so far; "
+                f"Honeycomb allows {QUERY_RESULTS_PER_MINUTE} a minute, so this poll takes longer)"
+            )
+
+    def _query_rows(self, obs: HoneycombObservation, spec: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The result rows of one query spec (created once, then re-run); None when the plan or the key
+        refuses the Query Data API (``obs`` then says why)."""
         key = repr(sorted(spec.items()))
         dataset = obs.dataset
         query_id = self._query_ids.get(key)
         if query_id is None:
             answer = self._call(obs, "POST", f"1/queries/{dataset}", "POST /1/queries", spec)
             if answer.status in (401, 402, 403, 404):
-                return self._read_without_queries(obs, answer, "POST /1/queries")
+                self._read_without_queries(obs, answer, "POST /1/queries")
+                return None
             query_id = str(_expect_ok(answer, "POST /1/queries").get("id", ""))
             self._query_ids[key] = query_id
         self._limiter.wait()
@@ -212,12 +273,12 @@ class HoneycombVerifier:
         )
         obs.cost_units["query_results"] += 1
         if answer.status in (401, 402, 403):
-            return self._read_without_queries(obs, answer, "POST /1/query_results")
+            self._read_without_queries(obs, answer, "POST /1/query_results")
+            return None
         result = _expect_ok(answer, "POST /1/query_results")
         result = self._await_result(obs, dataset, result)
         rows = (result.get("data") or {}).get("results") or []
-        obs.spans = [Span(dict(row.get("data") or {}), int((row.get("data") or {}).get("COUNT") or 1)) for row in rows]
-        obs.truncated = len(rows) >= QUERY_RESULT_LIMIT
+        return [row for row in rows if isinstance(row, dict)]
 
     def _await_result(self, obs: Observation, dataset: str, result: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + RESULT_TIMEOUT_S
@@ -281,17 +342,28 @@ class HoneycombVerifier:
         self, sent: Sequence[SentRequest], obs: HoneycombObservation, expectations: Expectations
     ) -> BackendReport:
         ctx = _Context(SentIndex(sent), expectations, obs)
+        sampler = self.sampling.otel() if self.sampling is not None else None
+        if sampler is not None:  # a head sampler: only the traces it keeps are expected
+            ctx.idx.answered = [r for r in ctx.idx.answered if expected_keep(r, sampler) is not False]
         specs = check_specs(expectations)
         expected_keys = [k for r in ctx.idx.answered for k in _expected_keys(r, expectations)]
         note = _unanswered_note(ctx.idx)
+        sampling_checks, sampling = _otel_sampling(sent, ctx, sampler)
         if obs.query_unavailable is not None:
             # Nothing per span was read: what was expected is known, what was found and missing is not.
             checks = _plan_checks(obs, expectations) + all_unverifiable(BACKEND, specs, obs.query_unavailable)
             expected = tally([], ours=lambda key: True, expected=expected_keys).expected_total
-            return BackendReport(BACKEND, expected, 0, None, 0, checks, note=f"{obs.query_unavailable}. {note}".strip())
-        checks = run_checks(BACKEND, specs, ctx)
+            unavailable = f"{obs.query_unavailable}. {note}".strip()
+            return BackendReport(
+                BACKEND, expected, 0, None, 0, checks + sampling_checks, note=unavailable, sampling=sampling
+            )
+        if obs.truncated:  # what the rows that did arrive show is still decided; absence proves nothing
+            checks = _run_truncated(specs, ctx) + _truncated(sampling_checks)
+        else:
+            checks = run_checks(BACKEND, specs, ctx) + sampling_checks
+        if sampling is not None and sampling_checks:  # truncation may have made the sampling check unverifiable
+            sampling["otel"]["verdict"] = next(c.status for c in checks if c.name == sampling_checks[0].name)
         if obs.truncated:
-            checks = _truncated(checks)
             note = (
                 f"the query result hit Honeycomb's {QUERY_RESULT_LIMIT}-row limit: checks that need every span "
                 f"are unverifiable; verify a shorter run. {note}"
@@ -301,18 +373,15 @@ class HoneycombVerifier:
             ours=lambda key: key[0] in ctx.idx.by_request_id,
             expected=expected_keys,
         )
-        return result.report(BACKEND, checks, note="; ".join(filter(None, [note, *obs.notes])))
+        report = result.report(BACKEND, checks, note="; ".join(filter(None, [note, *obs.notes])))
+        report.extra += sum(s.count for _, s in _unexpected(ctx))  # ours, but not a span the route lists
+        report.sampling = sampling
+        return report
 
 
-def query_spec(window: RunWindow, columns: Sequence[str]) -> dict[str, Any]:
-    """COUNT by every column that identifies a span and every attribute the checks read."""
-    return {
-        "breakdowns": list(columns),
-        "calculations": [{"op": "COUNT"}],
-        "start_time": math.floor(window.start) - WINDOW_PAD_S,
-        "end_time": math.ceil(window.end) + WINDOW_PAD_S,
-        "limit": QUERY_RESULT_LIMIT,
-    }
+def _trace_ids(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The trace ids in result rows: what a full result shows of where its rows are."""
+    return [t for row in rows if isinstance(t := (row.get("data") or {}).get("trace.trace_id"), str) and t]
 
 
 def _expect_ok(answer: HttpAnswer, operation: str) -> dict[str, Any]:
@@ -347,6 +416,20 @@ def _epoch(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _otel_sampling(
+    sent: Sequence[SentRequest], ctx: _Context, sampler: OtelSampler | None
+) -> tuple[list[CheckResult], dict[str, Any] | None]:
+    """The exact head-sampling check: traces with a server span against the sampler's decisions."""
+    if sampler is None:
+        return [], None
+    if ctx.obs.query_unavailable is not None:
+        result = unverifiable_result(sampler, ctx.obs.query_unavailable)
+    else:
+        result = check_otel_sampling(sent, {s.trace_id for s in ctx.spans if s.is_server and s.trace_id}, sampler)
+    assert result.check is not None
+    return [result.check], {"otel": result.section()}
 
 
 def _unanswered_note(idx: SentIndex) -> str:
@@ -466,6 +549,11 @@ def check_specs(exp: Expectations) -> list[CheckSpec[_Context]]:
     specs += [
         CheckSpec("no orphan spans: every parent is the generator's span or a span in the same trace", _orphans),
         CheckSpec("no duplicate span ids", _duplicate_ids),
+        CheckSpec("every span has a valid span id (16 hex digits, not all zero)", _span_ids),
+        CheckSpec(
+            "no unexpected spans: every span of a sent trace is its server span or a span its route lists",
+            _unexpected_spans,
+        ),
         CheckSpec("no spans for trace ids we did not send", _extra_traces),
     ]
     return specs
@@ -489,7 +577,38 @@ def _server_once(c: _Context) -> Findings:
             f.bad(r.request_id, "no server span", hint)
         else:
             f.bad(r.request_id, "duplicated", f"{n} server spans: {', '.join(s.span_id or '?' for s in servers)}")
+    _explain_missing(c, f, c.idx.answered, f.ids("no server span"))
     return f
+
+
+NO_SPANS_HINT = (
+    "No span of this run arrived at all (dataset {dataset} {state}): the likely cause is the exporter endpoint. "
+    "OTEL_EXPORTER_OTLP_ENDPOINT is a base URL the exporter appends /v1/traces to, but an endpoint= passed in "
+    "code is used as given and must end in /v1/traces; next suspects: the ingest key (OTEL_EXPORTER_OTLP_HEADERS) "
+    "and a TracerProvider that is never set up"
+)
+DROPPED_HINT = (
+    "{n} of them have other spans of the same trace in Honeycomb: the app created its spans but dropped some "
+    "before export (a BatchSpanProcessor queue too small for the load logs 'Queue full, dropping Span')"
+)
+ENDED_HINT = (
+    "The attributes are missing from a span that did arrive: were they set after the span ended? The SDK drops "
+    "attributes set after end(), e.g. after the span's `with` block"
+)
+
+
+def _explain_missing(c: _Context, f: Findings, checked: Sequence[SentRequest], missing: set[str]) -> None:
+    """Likely causes of missing spans, from what else arrived; and which app processes lost them."""
+    if not missing:
+        return
+    if not c.by_trace:
+        state = "does not exist" if c.obs.dataset_missing else "holds none of the run's trace ids"
+        f.note(NO_SPANS_HINT.format(dataset=repr(c.obs.dataset), state=state))
+    else:
+        partial = sum(1 for rid in missing if c.trace(c.idx.by_request_id[rid]))
+        if partial:
+            f.note(DROPPED_HINT.format(n=partial))
+    f.note(by_process(checked, missing))
 
 
 def _each_server(c: _Context, judge: Callable[[SentRequest, Span], list[tuple[str, str]]]) -> Findings:
@@ -506,8 +625,8 @@ def _server_parent(c: _Context) -> Findings:
         c,
         lambda r, s: (
             []
-            if s.parent_id == r.parent_span_id
-            else [("wrong parent", f"parent {s.parent_id}, sent {r.parent_span_id}")]
+            if s.parent_id == (r.parent_span_id or None)  # "" : no traceparent was sent, so no parent
+            else [("wrong parent", f"parent {s.parent_id}, sent {r.parent_span_id or '(none)'}")]
         ),
     )
 
@@ -569,7 +688,8 @@ def _parent_span(c: _Context, r: SentRequest, parent: str) -> tuple[Span | None,
 def _child_placement(route: str, expected: SpanExpectation) -> Callable[[_Context], Findings]:
     def run(c: _Context) -> Findings:
         f = Findings()
-        for r in _route_requests(c, route, expected):
+        requests = _route_requests(c, route, expected)
+        for r in requests:
             spans = c.named(r, expected.name)
             n = sum(s.count for s in spans)
             if n != 1:
@@ -585,6 +705,7 @@ def _child_placement(route: str, expected: SpanExpectation) -> Callable[[_Contex
                 f.bad(r.request_id, "misplaced", f"under {where} instead of {parent_name}")
             else:
                 f.ok()
+        _explain_missing(c, f, requests, f.ids("missing"))
         return f
 
     return run
@@ -600,7 +721,10 @@ def _child_attributes(route: str, expected: SpanExpectation) -> Callable[[_Conte
         for r in _route_requests(c, route, expected):
             spans = c.named(r, expected.name)
             if len(spans) == 1 and spans[0].count == 1:
-                f.add(r.request_id, _condition_problems(expected.attributes, spans[0], r, c.trace(r)))
+                problems = _condition_problems(expected.attributes, spans[0], r, c.trace(r))
+                f.add(r.request_id, problems)
+                if any(kind == "wrong attribute" and detail.endswith(" missing") for kind, detail in problems):
+                    f.note(ENDED_HINT)
         return f
 
     return run
@@ -622,7 +746,7 @@ def _orphans(c: _Context) -> Findings:
     f = Findings(unit="spans")
     for trace_id, rows in c.by_trace.items():
         r = c.idx.by_trace_id[trace_id]
-        known = {s.span_id for s in rows if s.span_id and not s.is_annotation} | {r.parent_span_id}
+        known = {s.span_id for s in rows if s.span_id and not s.is_annotation} | {r.parent_span_id or None}
         for s in rows:
             if s.parent_id in known:
                 f.ok()
@@ -645,6 +769,53 @@ def _duplicate_ids(c: _Context) -> Findings:
                 f.ok()
             else:
                 f.bad(r.request_id, "duplicate span id", f"{span_id} ({same[0].name}) × {n}")
+    return f
+
+
+def _span_ids(c: _Context) -> Findings:
+    f = Findings(unit="spans")
+    for trace_id, rows in c.by_trace.items():
+        r = c.idx.by_trace_id[trace_id]
+        for s in rows:
+            if s.is_annotation:
+                continue  # span events and links have no id of their own
+            if s.span_id and _VALID_SPAN_ID.fullmatch(s.span_id) and s.span_id.strip("0"):
+                f.ok()
+            else:
+                f.bad(r.request_id, "invalid span id", f"'{s.name}' has span id {s.span_id or '(none)'!r}")
+    return f
+
+
+_VALID_SPAN_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def _unexpected(c: _Context) -> list[tuple[SentRequest, Span]]:
+    """Spans of answered requests' traces that are neither a server span nor a span the route lists for the
+    request's status, nor allowed by ``allow_unlisted``."""
+    found = []
+    for trace_id, rows in c.by_trace.items():
+        r = c.idx.by_trace_id[trace_id]
+        if r.status is None:
+            continue  # never answered: nothing is expected of it
+        listed = {e.name for e in c.exp.spans_for(r)}
+        found += [
+            (r, s)
+            for s in rows
+            if not s.is_annotation
+            and not s.is_server
+            and s.name not in listed
+            and not c.exp.allows_unlisted("honeycomb", r, s.name)
+        ]
+    return found
+
+
+def _unexpected_spans(c: _Context) -> Findings:
+    f = Findings(unit="spans")
+    answered = (rows for tid, rows in c.by_trace.items() if c.idx.by_trace_id[tid].status is not None)
+    f.checked = sum(1 for rows in answered for s in rows if not s.is_annotation)
+    for r, s in _unexpected(c):
+        route = c.exp.route_name(r)
+        f.problems.append((r.request_id, "unexpected", f"'{s.name}' in a trace of route '{route}' (HTTP {r.status})"))
     return f
 
 
@@ -697,6 +868,30 @@ def _when(epoch: float | None) -> str:
 
 
 _KEEP_WHEN_TRUNCATED = ("no duplicate span ids", "no spans for trace ids we did not send")
+# Problems that only the absence of a row shows: with rows cut off they may be the cut, not the app.
+_ABSENCE_KINDS = frozenset({"no server span", "missing", "parent not unique", "orphan"})
+
+
+def _run_truncated(specs: Sequence[CheckSpec[_Context]], ctx: _Context) -> list[CheckResult]:
+    """The checks on a result cut off at the row limit: a problem seen in a row that did arrive (a duplicate,
+    a wrong attribute, an unexpected span) still fails; one that only a missing row shows is unverifiable."""
+    reason = f"the query result hit the {QUERY_RESULT_LIMIT}-row limit, so spans may be cut off"
+    results = []
+    for spec in specs:
+        outcome = spec.run(ctx)
+        if isinstance(outcome, CheckResult):
+            keep = outcome.status == "fail"
+            results.append(outcome if keep else unverifiable(BACKEND, spec.name, f"{reason}; {outcome.detail}"))
+            continue
+        seen = [p for p in outcome.problems if p[1] not in _ABSENCE_KINDS]
+        if seen:
+            definite = Findings(outcome.unit, outcome.checked, seen, outcome.notes)
+            result = verdict(BACKEND, spec.name, definite)
+            results.append(replace(result, detail=f"{result.detail}; {reason}: other problems may be hidden"))
+        else:
+            result = verdict(BACKEND, spec.name, outcome, empty=spec.empty)
+            results.append(unverifiable(BACKEND, spec.name, f"{reason}; {result.detail}"))
+    return results
 
 
 def _truncated(checks: list[CheckResult]) -> list[CheckResult]:

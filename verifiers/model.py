@@ -6,9 +6,13 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Backend = Literal["honeycomb", "xray", "cloudwatch_logs", "rollbar"]
+# Checks about the load itself (did the target answer?) sit beside the four backends in reports.
+CheckGroup = Literal["honeycomb", "xray", "cloudwatch_logs", "rollbar", "load"]
+# The sent-ledger route name of the harness's own readiness probe (recorded so its telemetry is ours).
+PROBE_ROUTE_NAME = "readiness_probe"
 BACKENDS: tuple[Backend, ...] = ("honeycomb", "xray", "cloudwatch_logs", "rollbar")
 
 CheckStatus = Literal["pass", "fail", "unverifiable", "timed-out"]
@@ -30,6 +34,11 @@ class SentRequest:
     parent_span_id: str  # the span id the generator put in traceparent (16 hex)
     xray_trace_id: str  # "1-{trace_id[:8]}-{trace_id[8:]}"
     worker: str
+    # Sampling (issue 5). Without a traceparent (a root sampler under test) trace_id is the app's own,
+    # read back from its W3C ``traceresponse`` header, and parent_span_id is "".
+    traceparent_sent: bool = True  # the request carried the generator's traceparent (sampled flag 01)
+    app_sampled: bool | None = None  # the sampled flag of the app's traceresponse; None: no such header
+    app_process: str | None = None  # the app process that served it (X-Tracedrill-Process); None: not said
 
     @classmethod
     def from_json(cls, line: str) -> SentRequest:
@@ -56,7 +65,7 @@ def _lines(path: Path) -> Iterator[str]:
 class CheckResult:
     """One check's verdict; ``name`` reads as what was checked, ``detail`` as what a person can act on."""
 
-    backend: Backend
+    backend: CheckGroup
     name: str
     status: CheckStatus
     detail: str
@@ -84,6 +93,7 @@ class BackendReport:
     checks: list[CheckResult] = field(default_factory=list)
     wait: WaitOutcome | None = None
     note: str = ""
+    sampling: dict[str, Any] | None = None  # this backend's entry of summary.json "sampling" (issue 5)
 
     @property
     def status(self) -> CheckStatus:

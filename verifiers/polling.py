@@ -6,10 +6,12 @@ slow backend never holds up a fast one and the verifier never exceeds a quota it
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +32,23 @@ class WaitSettings:
     settle_s: float = 8.0  # counts unchanged this long (and at least two polls): the backend is complete
     deadline_s: float = 120.0  # give up waiting after this long; checks then run on what was found
     interval_s: float = 1.0  # poll at least this far apart (backends may need longer, see above)
+    # Replaces MIN_POLL_INTERVAL_S for a backend whose limit does not apply: only a local emulator started
+    # without it (e.g. tracedrill mutants' stack). The real services' limits always keep the defaults.
+    backend_intervals_s: Mapping[Backend, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("settle_s", "deadline_s", "interval_s"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:  # nan would never settle, inf never end
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        for backend, seconds in self.backend_intervals_s.items():
+            if seconds < 0:
+                raise ValueError(f"the poll interval of {backend} must be >= 0, got {seconds}")
+
+    def min_interval(self, backend: Backend) -> float:
+        """Seconds between two polls of ``backend``: what its API allows, unless overridden."""
+        floor = self.backend_intervals_s.get(backend, MIN_POLL_INTERVAL_S.get(backend, 0.0))
+        return max(self.interval_s, floor)
 
 
 @dataclass
@@ -46,6 +60,14 @@ class PollResult:
     wait: WaitOutcome | None = None
     first_seen: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # the last poll error; with observation None, the backend never answered
+    # Summed over EVERY successful poll (each observation counts only its own), for the budget ledger.
+    api_calls: Counter[str] = field(default_factory=Counter)
+    cost_units: Counter[str] = field(default_factory=Counter)
+    failed_polls: int = 0  # their calls are not in the counters: a failed read returns no observation
+
+    def add_costs(self, observation: Any) -> None:
+        self.api_calls.update(getattr(observation, "api_calls", None) or {})
+        self.cost_units.update(getattr(observation, "cost_units", None) or {})
 
 
 Progress = Callable[[Backend, str], None]
@@ -63,7 +85,7 @@ def poll_backend(
     sleep: Callable[[float], None] = time.sleep,
 ) -> PollResult:
     result = PollResult(backend)
-    interval = max(settings.interval_s, MIN_POLL_INTERVAL_S.get(backend, 0.0))
+    interval = settings.min_interval(backend)
     started = clock()
     last_count: int | None = None
     last_change = started
@@ -75,10 +97,12 @@ def poll_backend(
             observation = poll()
         except Exception as exc:  # a backend down or misconfigured: keep trying until the deadline
             result.error = f"{type(exc).__name__}: {exc}"
+            result.failed_polls += 1
             progress(backend, f"poll failed: {result.error}")
         else:
             polls += 1
             result.observation = observation
+            result.add_costs(observation)
             result.error = None
             for request_id in seen_ids(observation) - result.first_seen.keys():
                 result.first_seen[request_id] = polled_at

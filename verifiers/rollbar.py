@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from verifiers.base import CheckSpec, Findings, Observation, ReadError, RunWindow, lookup_path, run_checks, times
-from verifiers.connections import ApiUnreachable, Connections, HttpAnswer, HttpJsonApi
+from verifiers.connections import ApiUnreachable, Connections, HttpAnswer
 from verifiers.expectations import MISSING, Expectations, OccurrenceExpectation, load_expectations
 from verifiers.matching import SentIndex, tally
 from verifiers.model import Backend, BackendReport, CheckResult, SentRequest
@@ -49,7 +49,9 @@ class RollbarVerifier:
 
     def __init__(self, connections: Connections, expectations: Expectations | None = None) -> None:
         self.expectations = expectations or load_expectations()
-        self._api = HttpJsonApi(connections.rollbar_api_url, {"X-Rollbar-Access-Token": connections.rollbar_read_token})
+        self._api = connections.http_api(
+            connections.rollbar_api_url, {"X-Rollbar-Access-Token": connections.rollbar_read_token}
+        )
 
     def __repr__(self) -> str:
         return f"RollbarVerifier({self._api.base_url!r})"
@@ -141,7 +143,9 @@ class RollbarVerifier:
         }
         found = [(o.request_id or f"occurrence {o.id}", ctx.spec_name(o)) for o in obs.occurrences]
         result = tally(found, ours=lambda key: key[0] in ctx.idx.by_request_id, expected=expected)
-        return result.report(BACKEND, checks, note="; ".join(obs.notes))
+        report = result.report(BACKEND, checks, note="; ".join(obs.notes))
+        report.extra += len(_unexpected_occurrences(ctx))  # ours, but not an occurrence the route expects
+        return report
 
 
 def _table(value: Any) -> dict[str, Any]:
@@ -260,9 +264,17 @@ def _per_request(route: str, spec: OccurrenceExpectation) -> Callable[[_Context]
                 f.bad(r.request_id, "missing", hint)
             else:
                 f.bad(r.request_id, "duplicated", times(n))
+        if f.ids("missing") and not any(rid in c.idx.by_request_id for rid in c.by_request):
+            f.note(NEVER_REPORTED_HINT.format(environment=repr(c.obs.window.rollbar_environment)))
         return f
 
     return run
+
+
+NEVER_REPORTED_HINT = (
+    "No occurrence of this run reached Rollbar (environment {environment}) at all: is rollbar.init() called in "
+    "every worker? Flask 2.3 removed @app.before_first_request, and an init function that lost it is never called"
+)
 
 
 def _one_item(route: str, spec: OccurrenceExpectation) -> Callable[[_Context], CheckResult]:
@@ -283,18 +295,29 @@ def _one_item(route: str, spec: OccurrenceExpectation) -> Callable[[_Context], C
     return run
 
 
-def _unexpected(c: _Context) -> Findings:
-    f = Findings(unit="occurrences")
+def _unexpected_occurrences(c: _Context) -> list[tuple[SentRequest, Occurrence]]:
+    """Occurrences of answered requests we sent that match none of the occurrences their route expects."""
+    found = []
     for rid, occurrences in c.by_request.items():
         r = c.idx.by_request_id.get(rid)
         if r is None or r.status is None:
             continue
         specs = c.exp.occurrences_for(r)
-        for o in occurrences:
-            if any(matches(s, o) for s in specs):
-                f.ok()
-            else:
-                f.bad(rid, "unexpected", f"{_describe(o)} for route '{c.exp.route_name(r)}' (HTTP {r.status})")
+        found += [(r, o) for o in occurrences if not any(matches(s, o) for s in specs)]
+    return found
+
+
+def _unexpected(c: _Context) -> Findings:
+    f = Findings(unit="occurrences")
+    f.checked = sum(
+        len(occurrences)
+        for rid, occurrences in c.by_request.items()
+        if (r := c.idx.by_request_id.get(rid)) is not None and r.status is not None
+    )
+    for r, o in _unexpected_occurrences(c):
+        f.problems.append(
+            (r.request_id, "unexpected", f"{_describe(o)} for route '{c.exp.route_name(r)}' (HTTP {r.status})")
+        )
     return f
 
 

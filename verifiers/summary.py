@@ -9,29 +9,54 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from verifiers.model import BackendReport, SentRequest, worst
+from verifiers.model import PROBE_ROUTE_NAME, BackendReport, CheckResult, SentRequest, worst
 
 
-def verdict(reports: Sequence[BackendReport], fail_on_unverifiable: bool = False) -> str:
-    """``pass`` unless a check failed or timed out (or, when asked, could not be decided)."""
-    status = worst(c.status for r in reports for c in r.checks)
+def verdict(reports: Sequence[BackendReport], fail_on_unverifiable: bool = True) -> str:
+    """``pass`` unless a check failed or timed out (or, when asked, could not be decided).
+
+    A run in which no check passed at all proved nothing (e.g. no request was answered), so it fails.
+    """
+    statuses = [c.status for r in reports for c in r.checks]
+    status = worst(statuses)
     if status in ("fail", "timed-out") or (fail_on_unverifiable and status == "unverifiable"):
         return "fail"
-    return "pass"
+    return "pass" if "pass" in statuses else "fail"
+
+
+def load_check(sent: Sequence[SentRequest]) -> CheckResult:
+    """A request without a response has telemetry nobody can check: a dead or overloaded target fails the run.
+
+    The harness's own readiness probes are exempt: a slow start is not the service under test failing.
+    """
+    load = [s for s in sent if s.name != PROBE_ROUTE_NAME]
+    unanswered = [s for s in load if s.status is None]
+    name = "every request got a response from the target"
+    if not load:
+        return CheckResult("load", name, "fail", "no request was sent")
+    if unanswered:
+        examples = ", ".join(s.request_id for s in unanswered[:5])
+        return CheckResult(
+            "load", name, "fail",
+            f"{len(unanswered)} of {len(load)} requests got no response (e.g. {examples}): "
+            "their telemetry cannot be checked; is the target up and reachable?",
+        )  # fmt: skip
+    return CheckResult("load", name, "pass", f"all {len(load)} requests answered")
 
 
 def build_summary(
     run_id: str,
     sent: Sequence[SentRequest],
     reports: Sequence[BackendReport],
-    fail_on_unverifiable: bool = False,
+    fail_on_unverifiable: bool = True,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     by_route = Counter(s.name for s in sent)
     no_response = sum(1 for s in sent if s.status is None)
+    answered = load_check(sent)
     summary: dict[str, Any] = {
         "run_id": run_id,
-        "verdict": verdict(reports, fail_on_unverifiable),
+        "verdict": "fail" if answered.status == "fail" else verdict(reports, fail_on_unverifiable),
         "sent": {"total": len(sent), "by_route": dict(sorted(by_route.items())), "no_response": no_response},
         "backends": {
             r.backend: {
@@ -45,7 +70,7 @@ def build_summary(
             }
             for r in reports
         },
-        "checks": [asdict(c) for r in reports for c in r.checks],
+        "checks": [asdict(answered), *(asdict(c) for r in reports for c in r.checks)],
     }
     summary.update(extra or {})
     return summary
@@ -74,10 +99,10 @@ def console_table(reports: Sequence[BackendReport]) -> str:
     return "\n".join(lines)
 
 
-def failing_checks(reports: Sequence[BackendReport]) -> list[str]:
+def failing_checks(summary: dict[str, Any]) -> list[str]:
+    """One line per check that did not pass, from summary.json's ``checks`` (the load check included)."""
     return [
-        f"{c.status.upper()} {c.backend}: {c.name} — {c.detail}"
-        for r in reports
-        for c in r.checks
-        if c.status != "pass"
+        f"{c['status'].upper()} {c['backend']}: {c['name']} — {c['detail']}"
+        for c in summary["checks"]
+        if c["status"] != "pass"
     ]

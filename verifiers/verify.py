@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -19,7 +19,12 @@ def verify_run(
     expectations: Expectations,
     settings: WaitSettings,
     progress: Progress,
+    on_polled: Callable[[PollResult], None] | None = None,
 ) -> list[BackendReport]:
+    """``on_polled`` sees every backend's polling result (last observation, costs of all polls): the budget."""
+    for v in verifiers:
+        if hasattr(v, "progress"):  # it can say why a poll takes long (Honeycomb splitting a big read)
+            v.progress = partial(progress, v.backend)
     jobs = [
         partial(
             poll_backend,
@@ -35,6 +40,8 @@ def verify_run(
     request_end = {s.request_id: s.end for s in sent}
     reports = []
     for verifier, polled in zip(verifiers, poll_all(jobs), strict=True):
+        if on_polled is not None:
+            on_polled(polled)
         report = _report(verifier, polled, sent, expectations)
         if report.wait is not None:
             report.wait.lag_p50_s, report.wait.lag_p95_s = ingest_lag(polled.first_seen, request_end)

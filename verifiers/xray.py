@@ -3,8 +3,9 @@
 X-Ray samples at random (a per-second reservoir plus a fixed rate), so which requests appear is
 not decided per request: ``expected`` and ``missing`` are None. What is decided: every trace found
 belongs to a request we sent, at least one was found, and each found trace is complete and right
-(segment fields, fault/error flags, annotations, the subsegment tree). The statistical check that
-sampling matched the rule is a separate, later check.
+(segment fields, fault/error flags, annotations, the subsegment tree). When the verifier is given the
+sampling configuration (``sampling``), the statistical checks of :mod:`verifiers.sampling.xray_check`
+test that the number sampled matches the rule.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from verifiers.connections import Connections, aws_read_error
 from verifiers.expectations import MISSING, Condition, Expectations, SubsegmentExpectation, load_expectations
 from verifiers.matching import SentIndex, tally
 from verifiers.model import Backend, BackendReport, CheckResult, SentRequest
+from verifiers.sampling.config import SamplingConfig
+from verifiers.sampling.xray_check import read_served_rules, sampling_checks
+from verifiers.sampling.xray_rules import RulesError, XRayRuleSet, parse_rules
 
 if TYPE_CHECKING:
     from mypy_boto3_xray import XRayClient
@@ -44,7 +48,7 @@ WINDOW_PAD_S = 60
 TIME_SLACK_S = 0.005  # clock rounding between a subsegment and its parent
 SAMPLING_NOTE = (
     "X-Ray samples at random (reservoir + fixed rate), so which requests appear is not decided "
-    "per request; the statistical sampling check is a later issue"
+    "per request; the sampling checks test the count against the rule"
 )
 
 
@@ -105,6 +109,16 @@ class XRayTrace:
         return roots, orphans
 
 
+def _fingerprint(summary: dict[str, Any]) -> str:
+    # MatchedEventTime says when this query matched, not what the trace holds.
+    return json.dumps({k: v for k, v in summary.items() if k != "MatchedEventTime"}, sort_keys=True, default=str)
+
+
+def _complete(trace: XRayTrace) -> bool:
+    roots, orphans = trace.tree()
+    return bool(roots) and not orphans and all(_closed(n) for root in roots for n in root.walk())
+
+
 def _embed(node: Node) -> Node:
     for sub in node.doc.get("subsegments") or []:
         if isinstance(sub, dict):
@@ -116,10 +130,14 @@ def _embed(node: Node) -> Node:
 class XRayObservation(Observation):
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # trace id -> summary
     traces: dict[str, XRayTrace] = field(default_factory=dict)
+    served_rules: XRayRuleSet | None = None  # GetSamplingRules, read when sampling is checked
+    served_rules_error: str = ""
+    traces_reused: int = 0  # traces taken from an earlier poll (unchanged summary, complete): not retrieved again
 
 
 class XRayVerifier:
     backend: Backend = BACKEND
+    sampling: SamplingConfig | None = None  # set by sampling.config.attach: then sampling is checked too
 
     def __init__(
         self, connections: Connections, expectations: Expectations | None = None, *, client: XRayClient | None = None
@@ -127,6 +145,8 @@ class XRayVerifier:
         self.expectations = expectations or load_expectations()
         self._connections = connections
         self._client = client  # built from the connections on the first poll unless given (tests: a Stubber)
+        # trace id -> (its summary when fetched, the trace): BatchGetTraces is metered per trace on every poll
+        self._fetched: dict[str, tuple[str, XRayTrace]] = {}
 
     def __repr__(self) -> str:
         return f"XRayVerifier(endpoint={self._connections.xray_endpoint_url or 'AWS'!r})"
@@ -139,6 +159,8 @@ class XRayVerifier:
             if self._client is None:
                 self._client = self._connections.xray_client()
             self._read(self._client, obs)
+            if self.sampling is not None:
+                self._read_sampling_rules(self._client, obs)
         except (ClientError, BotoCoreError) as exc:
             raise aws_read_error(BACKEND, exc, "AWS_ENDPOINT_URL_XRAY") from exc
         obs.finished_at = time.time()
@@ -167,7 +189,12 @@ class XRayVerifier:
             seen_tokens.add(token)
             request["NextToken"] = token
         ids = sorted(obs.summaries)
-        unprocessed = self._fetch(client, obs, ids)
+        for trace_id in ids:
+            if (known := self._reusable(trace_id, obs.summaries[trace_id])) is not None:
+                obs.traces[trace_id] = known
+        obs.traces_reused = len(obs.traces)
+        stale = [trace_id for trace_id in ids if trace_id not in obs.traces]
+        unprocessed = self._fetch(client, obs, stale)
         if unprocessed:  # once more: BatchGetTraces may skip ids under load
             unprocessed = self._fetch(client, obs, unprocessed)
         if unprocessed:
@@ -176,6 +203,26 @@ class XRayVerifier:
                 "error",
                 f"BatchGetTraces left {len(unprocessed)} traces unprocessed twice, e.g. {unprocessed[0]}",
             )
+        for trace_id in stale:
+            if trace_id in obs.traces:
+                self._fetched[trace_id] = (_fingerprint(obs.summaries[trace_id]), obs.traces[trace_id])
+
+    def _reusable(self, trace_id: str, summary: dict[str, Any]) -> XRayTrace | None:
+        """The trace as an earlier poll fetched it, when nothing can have changed since: the same summary
+        (Revision, Duration, IsPartial, ...), and every segment and subsegment closed with its parent present.
+        A trace still in progress, or with a subsegment whose parent has not arrived, is always fetched again."""
+        cached = self._fetched.get(trace_id)
+        if cached is None or cached[0] != _fingerprint(summary) or summary.get("IsPartial"):
+            return None
+        return cached[1] if _complete(cached[1]) else None
+
+    def _read_sampling_rules(self, client: XRayClient, obs: XRayObservation) -> None:
+        """What the service serves: the expectation when none was configured, else shown beside it."""
+        try:
+            obs.called("GetSamplingRules")
+            obs.served_rules = parse_rules(read_served_rules(client), "GetSamplingRules")
+        except (ClientError, BotoCoreError, RulesError) as exc:
+            obs.served_rules_error = str(exc)
 
     def _fetch(self, client: XRayClient, obs: XRayObservation, ids: Sequence[str]) -> list[str]:
         unprocessed: list[str] = []
@@ -228,7 +275,38 @@ class XRayVerifier:
         checks = run_checks(BACKEND, check_specs(expectations, obs.window.service_name), ctx)
         found_ids = set(obs.summaries) | set(obs.traces)
         result = tally(found_ids, ours=lambda tid: tid in ctx.idx.by_xray_id, expected=None)
-        return result.report(BACKEND, checks, note=SAMPLING_NOTE)
+        report = result.report(BACKEND, checks, note=SAMPLING_NOTE)
+        report.extra += len(_unexpected(ctx))  # in our traces, but not a subsegment the route lists
+        if self.sampling is not None:
+            sampling, report.sampling = sampling_checks(
+                sent,
+                found_ids,
+                expected=self.sampling.xray_ruleset(),
+                served=obs.served_rules,
+                served_error=obs.served_rules_error,
+                service=obs.window.service_name,
+                processes=self.sampling.app_processes,
+                alpha=self.sampling.alpha,
+                decided_at=_segment_starts(obs),
+            )
+            report.checks += sampling
+        return report
+
+
+def _segment_starts(obs: XRayObservation) -> dict[str, float]:
+    """Trace id -> start_time of the service's segment: when the SDK made its sampling decision."""
+    starts = {}
+    for trace_id, trace in obs.traces.items():
+        times = [
+            d["start_time"]
+            for d in trace.documents
+            if d.get("type") != "subsegment"
+            and d.get("name") == obs.window.service_name
+            and isinstance(d.get("start_time"), int | float)
+        ]
+        if times:
+            starts[trace_id] = float(min(times))
+    return starts
 
 
 # ---- the checks ----------------------------------------------------------------------------
@@ -330,6 +408,12 @@ def check_specs(exp: Expectations, service: str | None = None) -> list[CheckSpec
             "every segment is closed, every subsegment closed once inside its parent's time span",
             _closed_once,
             NO_SAMPLED,
+        )
+    )
+    specs.append(
+        CheckSpec(
+            f"no unexpected subsegments: every subsegment of a '{service}' segment is one its route lists",
+            _unexpected_subsegments,
         )
     )
     return specs
@@ -450,6 +534,24 @@ def _field_problems(
     return problems
 
 
+def _on_an_ancestor(node: Node, annotations: Sequence[Condition], metadata: Sequence[Condition]) -> bool:
+    """Whether a field missing from ``node`` was written to an entity enclosing it instead."""
+    parent = node.parent
+    while parent is not None:
+        if any(node.annotation(c.key) is MISSING and parent.annotation(c.key) is not MISSING for c in annotations):
+            return True
+        if any(node.metadata(c.key) is MISSING and parent.metadata(c.key) is not MISSING for c in metadata):
+            return True
+        parent = parent.parent
+    return False
+
+
+EARLY_END_HINT = (
+    "Written to an enclosing entity: the recorder writes to whatever is open, so '{name}' had already ended. "
+    "An extra end_subsegment() (e.g. one in the body and one in `finally`) ends the enclosing subsegment early"
+)
+
+
 def _segment_fields(c: _Context) -> Findings:
     xr = c.exp.xray
     return _each_segment(c, lambda r, seg: _field_problems(seg, xr.segment_annotations, xr.segment_metadata, r, []))
@@ -502,10 +604,10 @@ def _sub_fields(route: str, sub: SubsegmentExpectation) -> Callable[[_Context], 
             nodes = _named(s, sub.name)
             if len(nodes) == 1:
                 everything = [n for root in s.roots for n in root.walk()]
-                f.add(
-                    s.request.request_id,
-                    _field_problems(nodes[0], sub.annotations, sub.metadata, s.request, everything),
-                )
+                problems = _field_problems(nodes[0], sub.annotations, sub.metadata, s.request, everything)
+                f.add(s.request.request_id, problems)
+                if problems and _on_an_ancestor(nodes[0], sub.annotations, sub.metadata):
+                    f.note(EARLY_END_HINT.format(name=sub.name))
         return f
 
     return run
@@ -533,6 +635,30 @@ def _closed_once(c: _Context) -> Findings:
                     ("outside its parent", f"'{node.name}' ends after '{node.parent.name}' or starts before it")
                 )
             f.add(rid, problems)
+    return f
+
+
+def _unexpected(c: _Context) -> list[tuple[SentRequest, Node]]:
+    """Subsegments in the service's segments of sampled traces whose name the route does not list for the
+    request's status (nor ``allow_unlisted``). Misplaced or repeated listed ones are the placement check's."""
+    found = []
+    for s in c.sampled:
+        listed = {e.name for e in c.exp.subsegments_for(s.request)}
+        for segment in c.segments(s):
+            found += [
+                (s.request, n)
+                for n in segment.walk()
+                if n is not segment and n.name not in listed and not c.exp.allows_unlisted("xray", s.request, n.name)
+            ]
+    return found
+
+
+def _unexpected_subsegments(c: _Context) -> Findings:
+    f = Findings(unit="subsegments")
+    f.checked = sum(1 for s in c.sampled for segment in c.segments(s) for n in segment.walk() if n is not segment)
+    for r, n in _unexpected(c):
+        route = c.exp.route_name(r)
+        f.problems.append((r.request_id, "unexpected", f"'{n.name}' in a trace of route '{route}' (HTTP {r.status})"))
     return f
 
 

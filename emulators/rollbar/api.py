@@ -37,6 +37,8 @@ MAX_PAYLOAD_BYTES = 128 * 1024
 
 SCOPES = frozenset({"post_server_item", "post_client_item", "read", "write"})
 ITEMS_PER_PAGE = 100
+SQL_INT_MAX = 2**63 - 1  # SQLite stores integers in 64 bits: a bigger id, page or offset is a request error
+_ID = f"int(max={SQL_INT_MAX})"  # a bigger id in a path matches no route: 404, like any unknown id
 INSTANCES_PER_PAGE = 20
 MAX_INSTANCES_LIMIT = 100
 ITEM_STATUSES = ("active", "resolved", "muted", "archived")
@@ -102,7 +104,7 @@ def _insufficient(needed: str, scopes: Iterable[str]) -> str:
     return f"insufficient privileges: {needed} scope is required but the access token only has {has}."
 
 
-def _positive_int(args: Mapping[str, str], name: str, default: int, maximum: int | None = None) -> int:
+def _positive_int(args: Mapping[str, str], name: str, default: int, maximum: int = SQL_INT_MAX) -> int:
     raw = args.get(name)
     if raw is None or raw == "":
         return default
@@ -110,10 +112,14 @@ def _positive_int(args: Mapping[str, str], name: str, default: int, maximum: int
         value = int(raw)
     except ValueError:
         value = 0
-    if value < 1 or (maximum is not None and value > maximum):
-        bound = f" between 1 and {maximum}" if maximum is not None else ""
-        raise RollbarError(422, f"Invalid format. {name} must be a positive integer{bound}.")
+    if value < 1 or value > maximum:
+        raise RollbarError(422, f"Invalid format. {name} must be a positive integer between 1 and {maximum}.")
     return value
+
+
+def _page(args: Mapping[str, str], per_page: int) -> int:
+    """The page number, so small that its offset ((page - 1) x per page) still fits SQLite's integers."""
+    return _positive_int(args, "page", 1, SQL_INT_MAX // per_page)
 
 
 def _choices(request: Request, name: str, allowed: Iterable[str] | None = None) -> tuple[str, ...]:
@@ -138,11 +144,11 @@ class RollbarApp:
             [
                 Rule("/api/1/item/", endpoint="ingest", methods=["POST"]),
                 Rule("/api/1/items/", endpoint="list_items", methods=["GET"]),
-                Rule("/api/1/item/<int:item_id>", endpoint="get_item", methods=["GET"]),
-                Rule("/api/1/item_by_counter/<int:counter>", endpoint="item_by_counter", methods=["GET"]),
-                Rule("/api/1/item/<int:item_id>/instances/", endpoint="item_instances", methods=["GET"]),
+                Rule(f"/api/1/item/<{_ID}:item_id>", endpoint="get_item", methods=["GET"]),
+                Rule(f"/api/1/item_by_counter/<{_ID}:counter>", endpoint="item_by_counter", methods=["GET"]),
+                Rule(f"/api/1/item/<{_ID}:item_id>/instances/", endpoint="item_instances", methods=["GET"]),
                 Rule("/api/1/instances/", endpoint="list_instances", methods=["GET"]),
-                Rule("/api/1/instance/<int:instance_id>", endpoint="get_instance", methods=["GET"]),
+                Rule(f"/api/1/instance/<{_ID}:instance_id>", endpoint="get_instance", methods=["GET"]),
                 Rule("/api/1/status/ping", endpoint="ping", methods=["GET"]),
             ],
             strict_slashes=False,
@@ -243,7 +249,7 @@ class RollbarApp:
             frameworks=_choices(request, "framework"),
             ids=self._ids(request.args.get("ids", "")),
         )
-        page = _positive_int(request.args, "page", 1)
+        page = _page(request.args, ITEMS_PER_PAGE)
         items, total = self.store.list_items(where, (page - 1) * ITEMS_PER_PAGE, ITEMS_PER_PAGE)
         project = self.settings.project_id
         return _ok({"page": page, "total_count": total, "items": [item_json(item, project) for item in items]})
@@ -251,9 +257,12 @@ class RollbarApp:
     @staticmethod
     def _ids(raw: str) -> tuple[int, ...]:
         try:
-            return tuple(int(part) for part in raw.split(",") if part.strip())
-        except ValueError as exc:
-            raise RollbarError(422, "Invalid format. ids must be a comma-separated list of integers.") from exc
+            ids = tuple(int(part) for part in raw.split(",") if part.strip())
+        except ValueError:
+            ids = (-1,)
+        if any(not 0 <= i <= SQL_INT_MAX for i in ids):
+            raise RollbarError(422, "Invalid format. ids must be a comma-separated list of integers.")
+        return ids
 
     def _get_item(self, request: Request, item_id: int) -> Response:
         self._authorize_read(request)
@@ -274,8 +283,8 @@ class RollbarApp:
         return _ok({"itemId": item.id, "path": path, "uri": uri}, status=301, headers={"Location": uri})
 
     def _instances_page(self, request: Request, item_id: int | None) -> Response:
-        page = _positive_int(request.args, "page", 1)
         limit = _positive_int(request.args, "limit", INSTANCES_PER_PAGE, MAX_INSTANCES_LIMIT)
+        page = _page(request.args, limit)
         last_id = _positive_int(request.args, "last_id", 0) or None
         # A last_id cursor takes precedence over page (as Rollbar's MCP server documents it).
         offset = 0 if last_id is not None else (page - 1) * limit

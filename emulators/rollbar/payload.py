@@ -112,11 +112,15 @@ def _level(data: Mapping[str, Any], kind: str) -> str:
     return level.lower()
 
 
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
 def _timestamp(data: Mapping[str, Any], received_at: float) -> int:
     value = data.get("timestamp")
     if value is None:
         return int(received_at)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # Beyond year 9999 (or NaN, inf) is no time at all, and would overflow the store's 64-bit integers.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -MAX_TIMESTAMP <= value <= MAX_TIMESTAMP:
         raise _invalid("data.timestamp must be a unix timestamp.")
     return int(value)
 

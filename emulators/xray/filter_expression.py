@@ -314,10 +314,16 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+# Deeper nesting (!, parentheses, braces) is rejected: a recursive parser would otherwise run out of stack
+# and answer 500 instead of InvalidRequestException.
+MAX_NESTING = 100
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.at = 0
+        self.depth = 0
 
     # -- helpers
     @property
@@ -369,14 +375,24 @@ class _Parser:
         token = self.peek
         return (token.kind == "word" and not token.is_word("and", "or")) or token.text in ("!", "(")
 
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"the expression nests deeper than {MAX_NESTING} levels")
+
     def parse_unary(self, scope: str) -> Expression:
         if self.peek.text == "!":
             self.take()
-            return _Not(self.parse_unary(scope))
+            self.nest()
+            negated = _Not(self.parse_unary(scope))
+            self.depth -= 1
+            return negated
         if self.peek.text == "(":
             self.take()
+            self.nest()
             inner = self.parse_or(scope)
             self.expect(")")
+            self.depth -= 1
             return inner
         return self.parse_term(scope)
 
@@ -495,8 +511,10 @@ class _Parser:
         if self.peek.text != "{":
             return None
         self.take()
+        self.nest()
         body = self.parse_or(scope)
         self.expect("}")
+        self.depth -= 1
         return body
 
     def parse_node_id(self) -> _NodeId:

@@ -109,7 +109,9 @@ def setup_telemetry(app: Flask, settings: Settings, overrides: TelemetryOverride
         telemetry.xray_recorder = xray.configure_recorder(settings, over.xray_recorder, over.xray_emitter)
         xray.instrument_flask(app, telemetry.xray_recorder)
     if settings.enabled("otel"):
-        provider = otel.build_tracer_provider(settings, over.span_exporter, batch=over.batch_spans)
+        # FAULT fork-unsafe-otel: the workers use the provider the gunicorn master made before forking them.
+        inherited = otel.provider_from_master() if settings.fault == "fork-unsafe-otel" else None
+        provider = inherited or otel.build_tracer_provider(settings, over.span_exporter, batch=over.batch_spans)
         telemetry.tracer_provider = provider
         telemetry.tracer = provider.get_tracer(otel.TRACER_NAME)
         otel.instrument_flask(app, provider)
@@ -119,11 +121,23 @@ def setup_telemetry(app: Flask, settings: Settings, overrides: TelemetryOverride
             telemetry.instrumented_requests = True
     if settings.enabled("cloudwatch"):
         handler = over.log_handler if over.log_handler is not None else cloudwatch.build_cloudwatch_handler(settings)
-        _replace_log_handler(telemetry.logger, handler)
-        telemetry.log_handler = handler
+        if settings.fault != "no-cloudwatch-handler":  # FAULT no-cloudwatch-handler: built, never added to the logger
+            _replace_log_handler(telemetry.logger, handler)
+            telemetry.log_handler = handler
+        if settings.fault == "duplicate-log-handler":
+            # FAULT duplicate-log-handler: a copy-pasted second setup adds its own handler to the same logger.
+            telemetry.logger.addHandler(cloudwatch.build_cloudwatch_handler(settings))
     if settings.enabled("rollbar"):
-        rollbar_setup.init_rollbar(settings, over.rollbar_handler)
-        rollbar_setup.connect_flask(app)
+        if settings.fault == "rollbar-never-init":
+            # FAULT rollbar-never-init: this was decorated with @app.before_first_request, which Flask 2.3 removed;
+            # with the decorator deleted, nothing calls it.
+            def init_rollbar() -> None:
+                rollbar_setup.init_rollbar(settings, over.rollbar_handler)
+                rollbar_setup.connect_flask(app)
+
+        else:
+            rollbar_setup.init_rollbar(settings, over.rollbar_handler)
+            rollbar_setup.connect_flask(app)
         telemetry.rollbar_enabled = True
     app.extensions[EXTENSION_KEY] = telemetry
     with _active_lock:

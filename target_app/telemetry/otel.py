@@ -14,16 +14,18 @@ from flask import Flask
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.propagators import TraceResponsePropagator, set_global_response_propagator
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 
 from target_app.correlation import current_request_id
-from target_app.settings import Settings
+from target_app.settings import DEFAULT_OTLP_ENDPOINT, Settings
 
 REQUEST_ID_ATTRIBUTE = "app.request_id"
 TRACER_NAME = "cruddur"
+BSP_QUEUE_FAULT = 1  # the bsp-queue-overflow profile's max_queue_size
 
 
 class RequestIdSpanProcessor(SpanProcessor):
@@ -44,6 +46,9 @@ def apply_exporter_env_defaults(settings: Settings, environ: MutableMapping[str,
 
 def build_span_exporter(settings: Settings) -> SpanExporter:
     apply_exporter_env_defaults(settings)
+    if settings.fault == "otlp-endpoint-no-path":
+        # FAULT otlp-endpoint-no-path: the base URL passed in code is used verbatim, no /v1/traces appended.
+        return OTLPSpanExporter(endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", DEFAULT_OTLP_ENDPOINT))
     return OTLPSpanExporter()
 
 
@@ -58,12 +63,40 @@ def build_tracer_provider(
     provider.add_span_processor(RequestIdSpanProcessor())
     span_exporter = exporter if exporter is not None else build_span_exporter(settings)
     # Batching keeps exports off the request path; tests may ask for synchronous export.
-    provider.add_span_processor(BatchSpanProcessor(span_exporter) if batch else SimpleSpanProcessor(span_exporter))
+    if not batch:
+        provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    elif settings.fault == "bsp-queue-overflow":
+        # FAULT bsp-queue-overflow: the queue shrunk "to save memory"; a burst beyond it is dropped.
+        small = BSP_QUEUE_FAULT
+        processor = BatchSpanProcessor(span_exporter, max_queue_size=small, max_export_batch_size=small)
+        provider.add_span_processor(processor)
+    else:
+        provider.add_span_processor(BatchSpanProcessor(span_exporter))
     return provider
 
 
+_master_provider: TracerProvider | None = None
+
+
+def create_provider_before_fork(settings: Settings) -> None:
+    """FAULT fork-unsafe-otel: called from gunicorn's on_starting, in the master, before any worker exists."""
+    global _master_provider
+    _master_provider = build_tracer_provider(settings)
+
+
+def provider_from_master() -> TracerProvider | None:
+    """The provider the gunicorn master created (fork-unsafe-otel), inherited by this worker through fork."""
+    return _master_provider
+
+
 def instrument_flask(app: Flask, provider: TracerProvider) -> None:
-    """Server spans whose parent is the incoming W3C ``traceparent`` (global default propagators)."""
+    """Server spans whose parent is the incoming W3C ``traceparent`` (global default propagators).
+
+    Every response carries the W3C ``traceresponse`` header (Trace Context Level 2): the server span's
+    trace id and sampled flag. When no traceparent is sent (a root sampler under test) that is how the
+    load generator learns the trace id the app chose.
+    """
+    set_global_response_propagator(TraceResponsePropagator())
     FlaskInstrumentor.instrument_app(app, tracer_provider=provider)
 
 

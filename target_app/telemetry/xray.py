@@ -8,6 +8,8 @@ subsegments the routes open themselves, so a verifier can expect an exact tree. 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +22,17 @@ from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
 from aws_xray_sdk.core.sampling.sampler import DefaultSampler
 from aws_xray_sdk.core.utils import stacktrace
 from aws_xray_sdk.ext.flask.middleware import XRayMiddleware
-from flask import Flask
+from flask import Flask, Response
 
+from target_app import faults
 from target_app.correlation import current_request_id
 from target_app.settings import Settings, SettingsError
 
 REQUEST_ID_ANNOTATION = "request_id"
+DAEMON_ADDRESS_ENV = "AWS_XRAY_DAEMON_ADDRESS"
+# Names the process that served the request: each process has its own sampler (reservoir, borrowing,
+# quota), so the sampling check needs the load per process (loadtests/ids.py reads it).
+PROCESS_HEADER = "X-Tracedrill-Process"
 
 
 class EntityLike(Protocol):
@@ -80,6 +87,10 @@ def configure_recorder(
 ) -> AWSXRayRecorder:
     """Configure (by default) the SDK's global recorder; tests pass a fresh one and a capturing emitter."""
     target = recorder if recorder is not None else xray_recorder
+    if settings.fault == "xray-no-sampling-proxy":
+        # FAULT xray-no-sampling-proxy: deployed with only the daemon's UDP port reachable. The SDK reads this
+        # variable itself (it wins over daemon_address=), so the fault is in the variable, as in a deployment.
+        os.environ[DAEMON_ADDRESS_ENV] = faults.daemon_address_without_tcp(settings.xray_daemon_address)
     target.configure(
         service=settings.xray_tracing_name,
         daemon_address=settings.xray_daemon_address,
@@ -105,6 +116,19 @@ def instrument_flask(app: Flask, recorder: AWSXRayRecorder) -> None:
             segment.put_annotation(REQUEST_ID_ANNOTATION, request_id)
 
     app.before_request(annotate_request_id)
+    process = f"{socket.gethostname()}:{os.getpid()}"  # built in the worker, after fork
+
+    def name_process(response: Response) -> Response:
+        response.headers[PROCESS_HEADER] = process
+        return response
+
+    app.after_request(name_process)
+
+
+def current_entity(recorder: AWSXRayRecorder | None) -> EntityLike:
+    """The entity ``xray_recorder.put_annotation``/``put_metadata`` write to: the innermost open one."""
+    entity = recorder.get_trace_entity() if recorder is not None else None  # None outside a segment (LOG_ERROR)
+    return NO_ENTITY if entity is None else entity
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +11,22 @@ from typing import Any
 
 import pytest
 
+from .conftest import clean_env, stack_up
+
 pytestmark = pytest.mark.e2e
 
-SHORT_DRILL = ["--run-time", "8s", "--users", "5", "--spawn-rate", "5", "--settle", "5", "--deadline", "60"]
+# Enough requests that every route, the rare fault route included, is almost surely exercised.
+SHORT_DRILL = ["--run-time", "8s", "--users", "10", "--spawn-rate", "10", "--settle", "5", "--deadline", "60"]
 
 
 def _tracedrill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "ROLLBAR_", "HONEYCOMB_"))}
     return subprocess.run(
-        [sys.executable, "-m", "tracedrill.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "tracedrill.cli", *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
@@ -36,20 +43,22 @@ def test_a_correct_drill_passes_with_exact_counts_and_can_be_verified_again(tmp_
     assert summary["verdict"] == "pass"
     sent = summary["sent"]
     routes = sent["by_route"]
-    assert sent["total"] > 20 and sent["no_response"] == 0
+    # A readiness probe that timed out on a busy machine has no response: nothing is expected of it.
+    unanswered_probes = sent["no_response"]
+    assert sent["total"] > 20 and unanswered_probes <= routes.get("readiness_probe", 0)
     backends = summary["backends"]
     home = routes.get("home", 0)
     # Honeycomb: one server span per request plus the home child span; CloudWatch: one access line
     # per request plus the home hello line. Nothing missing, nothing extra.
     for name in ("honeycomb", "cloudwatch_logs"):
-        assert backends[name]["expected"] == sent["total"] + home, name
+        assert backends[name]["expected"] == sent["total"] - unanswered_probes + home, name
         assert backends[name]["found"] == backends[name]["expected"], name
         assert backends[name]["missing"] == 0 and backends[name]["extra"] == 0, name
     rollbar_expected = routes.get("fault", 0) + routes.get("rollbar_test", 0)
     assert backends["rollbar"]["expected"] == backends["rollbar"]["found"] == rollbar_expected
     assert 0 < backends["xray"]["found"] <= sent["total"] and backends["xray"]["extra"] == 0
     assert all(c["status"] == "pass" for c in summary["checks"])
-    assert {c["backend"] for c in summary["checks"]} == {"honeycomb", "xray", "cloudwatch_logs", "rollbar"}
+    assert {c["backend"] for c in summary["checks"]} == {"load", "honeycomb", "xray", "cloudwatch_logs", "rollbar"}
 
     run_dir = (reports / "latest").resolve()
     for name in ("junit.xml", "report.html", "locust.html", "locust_stats.csv", "run.json"):
@@ -87,7 +96,8 @@ def test_switching_off_the_cloudwatch_handler_fails_the_log_check_with_the_missi
     failed = [c for c in summary["checks"] if c["status"] == "fail"]
     assert failed and {c["backend"] for c in failed} == {"cloudwatch_logs"}
     access = next(c for c in failed if "access line" in c["name"])
-    assert str(summary["sent"]["total"]) in access["detail"]
+    answered = summary["sent"]["total"] - summary["sent"]["no_response"]
+    assert f"{answered} of {answered} requests failed (missing: {answered})" in access["detail"]
     assert "FAIL cloudwatch_logs" in proc.stdout and "verdict: FAIL" in proc.stdout
     # The other backends still verify; Honeycomb as far as a plan without the Query Data API allows.
     assert summary["backends"]["rollbar"]["status"] == "pass"
@@ -97,3 +107,21 @@ def test_switching_off_the_cloudwatch_handler_fails_the_log_check_with_the_missi
     assert any(c["status"] == "pass" and "/1/auth" in c["name"] for c in honeycomb)
     assert any(c["status"] == "unverifiable" and "Enterprise" in c["detail"] for c in honeycomb)
     assert not any(c["status"] == "pass" and "server span" in c["name"] for c in honeycomb)
+
+
+def test_an_unreachable_target_fails_the_run_instead_of_passing_on_nothing(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    reports = tmp_path / "reports"
+    with stack_up(tmp_path / "stack"):
+        proc = _tracedrill(
+            "run", "--target", f"http://127.0.0.1:{closed}",
+            "--backends", "stack", "--stack-dir", str(tmp_path / "stack"),
+            "--run-time", "3s", "--users", "2", "--settle", "2", "--reports-dir", str(reports), cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    summary = _summary(reports)
+    assert summary["verdict"] == "fail"
+    load = next(c for c in summary["checks"] if c["backend"] == "load")
+    assert load["status"] == "fail" and "got no response" in load["detail"]

@@ -3,9 +3,6 @@ segment, log line and Rollbar item is retrievable through the public read APIs."
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -25,9 +22,10 @@ from verifiers.model import Backend, SentRequest, read_ledger
 from verifiers.polling import WaitSettings
 from verifiers.verify import verify_run
 
+from .conftest import stack_up
+
 pytestmark = pytest.mark.e2e
 
-PORT_FLAGS = ["--honeycomb-port", "--xray-api-port", "--cloudwatch-logs-port", "--rollbar-port", "--xray-daemon-port"]
 ROUTES = [
     ("home", "/api/activities/home"),
     ("user_activities", "/api/activities/@andrewbrown"),
@@ -39,29 +37,8 @@ ROUTES = [
 
 @pytest.fixture
 def stack_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
-    command = [sys.executable, "-m", "tracedrill.cli", "stack", "up", "--data-dir", str(tmp_path / "data")]
-    for flag in PORT_FLAGS:
-        command += [flag, "0"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    app_env: dict[str, str] = {}
-    verifier_env: dict[str, str] = {}
-    current = app_env
-    deadline = time.monotonic() + 30
-    for line in proc.stdout:
-        if "environment for verifying" in line:
-            current = verifier_env
-        match = re.match(r"export (\w+)=(.*)$", line.strip())
-        if match:
-            current[match[1]] = match[2]
-        if line.startswith("Ctrl-C stops the stack") or time.monotonic() > deadline:
-            break
-    try:
-        assert app_env and verifier_env, "stack up printed no environment"
-        yield app_env, verifier_env
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=15) == 0
+    with stack_up(tmp_path / "data") as stack:
+        yield stack.app_env, stack.verifier_env
 
 
 def test_stack_up_receives_every_kind_of_telemetry_from_the_target(

@@ -6,9 +6,10 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
-from verifiers.model import BackendReport, CheckResult, CheckStatus, SentRequest
+from verifiers.model import PROBE_ROUTE_NAME, BackendReport, CheckResult, CheckStatus, SentRequest
 from verifiers.summary import build_summary, console_table, verdict, write_summary
 
 
@@ -69,10 +70,27 @@ def _reports(honeycomb_status: CheckStatus = "pass") -> list[BackendReport]:
 
 
 def test_verdict_rolls_up_fail_timed_out_and_optionally_unverifiable() -> None:
-    assert verdict(_reports()) == "pass"
-    assert verdict(_reports("fail")) == "fail"
-    assert verdict(_reports("timed-out")) == "fail"
-    assert verdict(_reports(), fail_on_unverifiable=True) == "fail"
+    assert verdict(_reports(), fail_on_unverifiable=False) == "pass"
+    assert verdict(_reports("fail"), fail_on_unverifiable=False) == "fail"
+    assert verdict(_reports("timed-out"), fail_on_unverifiable=False) == "fail"
+    assert verdict(_reports()) == "fail"  # by default an undecided check is not a passed one
+
+
+def test_requests_without_a_response_fail_the_run_but_a_slow_readiness_probe_does_not() -> None:
+    sent = _sent(3)
+    dead = [replace(sent[0], status=None), *sent[1:]]
+    summary = build_summary("run-1", dead, _reports(), fail_on_unverifiable=False)
+    assert summary["verdict"] == "fail"
+    load = summary["checks"][0]
+    assert load["status"] == "fail" and "1 of 3 requests got no response" in load["detail"]
+    probe = replace(sent[0], name=PROBE_ROUTE_NAME, status=None)
+    assert build_summary("run-1", [probe, *sent[1:]], _reports(), fail_on_unverifiable=False)["verdict"] == "pass"
+
+
+def test_a_run_where_nothing_could_be_decided_fails() -> None:
+    only_unverifiable = [r for r in _reports() if r.backend == "rollbar"]
+    assert verdict(only_unverifiable, fail_on_unverifiable=False) == "fail"
+    assert verdict([]) == "fail"
 
 
 def test_summary_has_the_documented_shape() -> None:
@@ -82,7 +100,8 @@ def test_summary_has_the_documented_shape() -> None:
     assert summary["backends"]["honeycomb"] | {} == {**summary["backends"]["honeycomb"], "missing": 1}
     assert summary["backends"]["xray"]["expected"] is None
     assert {"backend", "name", "status", "detail"} == set(summary["checks"][0])
-    assert len(summary["checks"]) == 3
+    assert [c["backend"] for c in summary["checks"]] == ["load", "honeycomb", "xray", "rollbar"]
+    assert summary["checks"][0]["status"] == "pass"  # every request was answered
 
 
 def test_console_table_lists_every_backend_with_dash_for_undecidable() -> None:
@@ -124,6 +143,7 @@ def test_pytest_plugin_makes_one_item_per_check_grouped_by_backend(tmp_path: Pat
     cases = root.iter("testcase")
     by_name = {c.get("name"): c for c in cases}
     assert set(by_name) == {
+        "every request got a response from the target",
         "every request has exactly one server span",
         "every trace found belongs to a request we sent",
         "occurrences per fault request",
@@ -133,6 +153,9 @@ def test_pytest_plugin_makes_one_item_per_check_grouped_by_backend(tmp_path: Pat
     assert "1 missing: r2" in (failure.get("message") or "") + (failure.text or "")
     skipped = by_name["occurrences per fault request"].find("skipped")
     assert skipped is not None and "unverifiable" in (skipped.get("message") or "")
-    assert by_name["every trace found belongs to a request we sent"].find("failure") is None
+    passed = by_name["every trace found belongs to a request we sent"]
+    assert passed.find("failure") is None
+    details = [p.get("value") for p in passed.iter("property") if p.get("name") == "detail"]
+    assert details == ["2 traces"]  # a passing check keeps its detail in the report
     assert {c.get("classname") for c in by_name.values()} >= {"summary.json.honeycomb", "summary.json.xray"}
     assert json.loads((tmp_path / "summary.json").read_text())["verdict"] == "fail"

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +265,97 @@ def test_a_free_plan_makes_per_request_span_checks_unverifiable(stack, tmp_path:
     }
     assert all(c.status == "unverifiable" for c in report.checks if c.name not in decided)
     assert report.status != "pass"
+
+
+def test_unexpected_telemetry_of_sent_requests_fails_and_counts_as_extra(stack):
+    """The adversarial review's reproductions, injected through the public ingest APIs on top of correct
+    telemetry: each one fails a "nothing unexpected" (or id) check and counts as extra."""
+    sent = ledger(*EVERY_ROUTE, HOME, t0=time.time() - 20)
+    scenario = Scenario(stack, "unexpected-flask", sent).emit()
+    home, health = sent[0], next(r for r in sent if r.name == "health")
+    conn = connections(stack)
+    # CloudWatch: a wrong-status access line, the home-only line on a health request, a Traceback, a wrong path.
+    odd_lines = [
+        access_line(home, status=500),
+        hello_line(health),
+        f"Traceback (most recent call last): request_id={home.request_id}",
+        access_line(replace(home, path="/api/health")),
+    ]
+    conn.logs_client().put_log_events(
+        logGroupName=scenario.group,
+        logStreamName="host/app/1",
+        logEvents=[{"timestamp": int(home.end * 1000), "message": m} for m in odd_lines],
+    )
+    # Honeycomb: the home child span inside the health trace (valid parent, its own request id); a span with
+    # an all-zero trace id; a span of a sent trace with an empty span id (OTLP calls both ids invalid).
+    ns = int(health.start * 1e9)
+    odd_spans = [
+        {
+            "traceId": health.trace_id,
+            "spanId": span_id(health, 2),
+            "parentSpanId": span_id(health, 1),
+            "name": "home-activities-mock-data",
+            "kind": 1,
+            "startTimeUnixNano": str(ns + 1000),
+            "endTimeUnixNano": str(ns + 2000),
+            "attributes": [attr("app.request_id", health.request_id)],
+        },
+        {"traceId": "0" * 32, "spanId": "1" * 16, "name": "GET /api/health", "kind": 2, "startTimeUnixNano": str(ns)},
+        {
+            "traceId": health.trace_id,
+            "spanId": "",
+            "parentSpanId": span_id(health, 1),
+            "name": "GET /api/health",
+            "kind": 1,
+            "startTimeUnixNano": str(ns + 3000),
+            "endTimeUnixNano": str(ns + 4000),
+            "attributes": [attr("app.request_id", health.request_id)],
+        },
+    ]
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [attr("service.name", scenario.service)]},
+                "scopeSpans": [{"scope": {"name": "test"}, "spans": odd_spans}],
+            }
+        ]
+    }
+    answer = requests.post(
+        f"{stack.honeycomb}/v1/traces",
+        data=json.dumps(body),
+        timeout=10,
+        headers={"Content-Type": "application/json", "x-honeycomb-team": local.LOCAL_HONEYCOMB_KEY},
+    )
+    assert answer.status_code == 200, answer.text  # Honeycomb stores invalid ids as sent: the verifier must judge
+    # X-Ray: a 'mock-data' subsegment with results_size 0 inside the (sampled) home trace.
+    subsegment = {
+        "type": "subsegment",
+        "trace_id": home.xray_trace_id,
+        "parent_id": segment(home)["id"],
+        "id": "f" * 16,
+        "name": "mock-data",
+        "start_time": home.start + 0.01,
+        "end_time": home.start + 0.02,
+        "metadata": {"cruddur": {"result": {"results_size": 0}}},
+    }
+    conn.xray_client().put_trace_segments(TraceSegmentDocuments=[json.dumps(subsegment)])
+
+    reports = scenario.verify()
+    logs = reports["cloudwatch_logs"]
+    assert fails(logs) == ["no unexpected log lines for sent requests (only what route and status expect)"], details(
+        logs
+    )
+    assert logs.extra == 4 and "unexpected: 4" in check(logs, "no unexpected log lines").detail
+    hc = reports["honeycomb"]
+    assert fails(hc) == [
+        "every span has a valid span id (16 hex digits, not all zero)",
+        "no unexpected spans: every span of a sent trace is its server span or a span its route lists",
+        "no spans for trace ids we did not send",
+    ], details(hc)
+    assert hc.extra == 3  # the zero trace id, and two spans of the health trace no expectation lists
+    xr = reports["xray"]
+    assert fails(xr) == [
+        "no unexpected subsegments: every subsegment of a 'unexpected-flask' segment is one its route lists"
+    ], details(xr)
+    assert xr.extra == 1
+    assert fails(reports["rollbar"]) == [] and reports["rollbar"].extra == 0

@@ -9,7 +9,7 @@ import argparse
 from types import ModuleType
 from typing import Protocol
 
-from tracedrill.commands import run, stack, verify
+from tracedrill.commands import budget, mutants, overhead, run, stack, ui, verify
 from tracedrill.console import Console
 
 
@@ -20,3 +20,7 @@ class Command(Protocol):
 
 
 COMMANDS: dict[str, ModuleType] = {"run": run, "verify": verify, "stack": stack}
+COMMANDS["budget"] = budget
+COMMANDS["ui"] = ui
+COMMANDS["mutants"] = mutants
+COMMANDS["overhead"] = overhead

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emulators.stack import DEFAULT_DATA_DIR, ENDPOINTS_FILE, read_endpoints
 from tracedrill.drill import DrillOptions, UsageError
 from verifiers.expectations import DEFAULT_EXPECTATIONS
 from verifiers.polling import WaitSettings
 
-EPILOG = """exit codes: 0 every check passed (unverifiable checks are reported, not failed, unless
---fail-on-unverifiable); 1 a check failed or timed out; 2 usage or configuration error."""
+EPILOG = """exit codes: 0 every check passed; 1 a check failed, timed out or could not be decided
+(unverifiable; --allow-unverifiable accepts those), or a request got no response; 2 usage or
+configuration error."""
 
 
 def add_verification_flags(group: argparse._ActionsContainer, with_expect: bool = True) -> None:
@@ -38,11 +40,79 @@ def add_verification_flags(group: argparse._ActionsContainer, with_expect: bool 
         help="stop waiting for a backend after this long (default 120)",
     )
     group.add_argument(
-        "--fail-on-unverifiable",
-        action="store_true",
-        help="exit 1 when a check cannot be decided (e.g. Honeycomb without the Query Data API)",
+        "--allow-unverifiable",
+        dest="fail_on_unverifiable",
+        action="store_false",
+        help="exit 0 even when some checks cannot be decided (e.g. Honeycomb without the Query Data API); "
+        "they are still reported as unverifiable, never as passed",
     )
     group.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where run directories go")
+
+
+def add_target_flags(group: argparse._ActionsContainer) -> None:
+    """Where the load goes and where telemetry is verified (`run` and `ui`)."""
+    group.add_argument(
+        "--target",
+        metavar="URL",
+        help="verify an app that is already running at URL instead of starting the bundled one",
+    )
+    group.add_argument(
+        "--backends",
+        choices=("local", "cloud", "stack"),
+        default="local",
+        help="local: start the embedded emulators (default); cloud: the real services, "
+        "configured by the usual environment variables (see README); stack: a `tracedrill stack up` "
+        "that is already running, e.g. for an app you started yourself with --target",
+    )
+    group.add_argument(
+        "--stack-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help=f"with --backends stack: the --data-dir of that `tracedrill stack up` (default {DEFAULT_DATA_DIR})",
+    )
+    group.add_argument("--app-workers", type=int, default=2, help="gunicorn workers of the bundled target (default 2)")
+    group.add_argument(
+        "--disable",
+        default="",
+        metavar="LIST",
+        help="switch off instrumentations in the bundled target: comma list of "
+        "otel,xray,cloudwatch,rollbar (shows the verifiers catching it)",
+    )
+    group.add_argument(
+        "--honeycomb-plan",
+        choices=("enterprise", "free"),
+        default="enterprise",
+        help="local Honeycomb plan: free has no Query Data API, so per-span checks are unverifiable",
+    )
+
+
+def apply_target_flags(args: argparse.Namespace, options: DrillOptions) -> None:
+    options.backends = args.backends
+    options.target = args.target
+    options.app_workers = args.app_workers
+    options.disable = tuple(x.strip() for x in args.disable.split(",") if x.strip())
+    options.honeycomb_plan = args.honeycomb_plan
+    if args.backends == "stack":
+        options.stack_dir = args.stack_dir
+        try:
+            options.stack = read_endpoints(args.stack_dir)
+        except FileNotFoundError:
+            raise UsageError(
+                f"--backends stack: no running stack in {args.stack_dir} (no {ENDPOINTS_FILE}); start one with "
+                f"`tracedrill stack up --data-dir {args.stack_dir}`"
+            ) from None
+
+
+def add_processes_flag(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="send load from N Locust worker processes under a Locust master (default 1: one process); "
+        "every worker writes its own sent-ledger file into the run directory",
+    )
 
 
 def drill_options(args: argparse.Namespace) -> DrillOptions:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tracedrill.commands.common import EPILOG, add_verification_flags, drill_options
+from target_app.faults import CORRECT, PROFILES
+from tracedrill.commands.budget import add_budget_flags, budget_options
+from tracedrill.commands.common import (
+    EPILOG,
+    add_processes_flag,
+    add_target_flags,
+    add_verification_flags,
+    apply_target_flags,
+    drill_options,
+)
+from tracedrill.commands.sampling_flags import add_sampling_flags, sampling_options
 from tracedrill.console import Console
 from tracedrill.drill import run_drill
 from tracedrill.loadgen import DEFAULT_LOCUSTFILE, LoadPlan
@@ -27,34 +37,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=DEFAULT_LOCUSTFILE,
         help="replace the bundled Cruddur locustfile (it must write the sent-ledger, see README)",
     )
+    add_processes_flag(load)
     where = run.add_argument_group("target and backends")
+    add_target_flags(where)
     where.add_argument(
-        "--target",
-        metavar="URL",
-        help="verify an app that is already running at URL instead of starting the bundled one",
-    )
-    where.add_argument(
-        "--backends",
-        choices=("local", "cloud"),
-        default="local",
-        help="local: start the embedded emulators (default); cloud: the real services, "
-        "configured by the usual environment variables (see README)",
-    )
-    where.add_argument("--app-workers", type=int, default=2, help="gunicorn workers of the bundled target (default 2)")
-    where.add_argument(
-        "--disable",
-        default="",
-        metavar="LIST",
-        help="switch off instrumentations in the bundled target: comma list of "
-        "otel,xray,cloudwatch,rollbar (shows the verifiers catching it)",
-    )
-    where.add_argument(
-        "--honeycomb-plan",
-        choices=("enterprise", "free"),
-        default="enterprise",
-        help="local Honeycomb plan: free has no Query Data API, so per-span checks are unverifiable",
+        "--fault",
+        choices=list(PROFILES),
+        default=CORRECT,
+        metavar="PROFILE",
+        help="make the bundled target run a known instrumentation mistake (TRACEDRILL_FAULT): "
+        f"{', '.join(PROFILES)}; the run should then fail (see `tracedrill mutants`). Default: correct",
     )
     add_verification_flags(run.add_argument_group("verification"))
+    add_sampling_flags(run.add_argument_group("sampling under test"))
+    add_budget_flags(run, guard=True)
     run.add_argument("locust_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
@@ -63,10 +59,11 @@ def main(args: argparse.Namespace, console: Console) -> int:
     if extra and extra[0] == "--":
         extra = extra[1:]
     options = drill_options(args)
-    options.plan = LoadPlan(args.users, args.spawn_rate, args.run_time, args.locustfile, tuple(extra))
-    options.backends = args.backends
-    options.target = args.target
-    options.app_workers = args.app_workers
-    options.disable = tuple(x.strip() for x in args.disable.split(",") if x.strip())
-    options.honeycomb_plan = args.honeycomb_plan
+    options.plan = LoadPlan(
+        args.users, args.spawn_rate, args.run_time, args.locustfile, tuple(extra), processes=args.processes
+    )
+    apply_target_flags(args, options)
+    options.fault = args.fault
+    options.budget = budget_options(args)
+    options.sampling = sampling_options(args)
     return run_drill(options, console)

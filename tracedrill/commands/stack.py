@@ -8,9 +8,26 @@ import sys
 import time
 from pathlib import Path
 
-from emulators.stack import LocalStack, StackConfig, app_environment, verifier_environment
+from emulators.stack import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_SAMPLING_RULES,
+    LocalStack,
+    StackConfig,
+    app_environment,
+    verifier_environment,
+    write_endpoints,
+)
+from emulators.xray.sampling import SamplingRulesError
 from tracedrill import local
 from tracedrill.console import Console
+
+
+def _port(text: str) -> int:
+    """A TCP/UDP port number, 0 for any free one: argparse turns the ValueError into a usage error (exit 2)."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,17 +38,26 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     up.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(".tracedrill/stack"),
-        help="where accepted telemetry is kept across restarts (default .tracedrill/stack)",
+        default=DEFAULT_DATA_DIR,
+        help=f"where accepted telemetry is kept across restarts (default {DEFAULT_DATA_DIR}); while the stack "
+        "runs, its endpoints are in endpoints.json there, for `tracedrill run --backends stack`",
     )
     for name, port in vars(local.LocalPorts()).items():
         up.add_argument(
             f"--{name.replace('_', '-')}-port",
-            type=int,
+            type=_port,
             default=port,
             dest=f"port_{name}",
             help=f"port of the {name.replace('_', ' ')} emulator (default {port}; 0 picks a free one)",
         )
+    up.add_argument(
+        "--xray-rule",
+        type=Path,
+        default=DEFAULT_SAMPLING_RULES,
+        metavar="FILE",
+        help="the X-Ray sampling rules the emulator serves (CreateSamplingRule JSON or a SamplingRules list); "
+        "default: the bundled Cruddur rule, which only matches service backend-flask",
+    )
     up.add_argument(
         "--honeycomb-plan",
         choices=("enterprise", "free"),
@@ -42,7 +68,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main(args: argparse.Namespace, console: Console) -> int:
     ports = local.LocalPorts(**{name: getattr(args, f"port_{name}") for name in vars(local.LocalPorts())})
-    config = StackConfig(data_dir=args.data_dir, host=args.host, ports=ports, honeycomb_plan=args.honeycomb_plan)
+    config = StackConfig(
+        data_dir=args.data_dir,
+        host=args.host,
+        ports=ports,
+        honeycomb_plan=args.honeycomb_plan,
+        sampling_rules=args.xray_rule,
+    )
     stack = LocalStack(config)
     try:
         endpoints = stack.start()
@@ -52,6 +84,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
             "pick other ports with --*-port, or 0 for free ones)"
         )
         return 2
+    except SamplingRulesError as exc:
+        console.out(f"tracedrill: error: --xray-rule: {exc}")
+        return 2
+    endpoints_file = write_endpoints(args.data_dir, endpoints)
     console.out(f"local stack up on {args.host}; data in {args.data_dir}")
     console.out("\n# environment for your app (real variable names; these local credentials only open the emulators):")
     for key, value in app_environment(endpoints).items():
@@ -67,6 +103,7 @@ def main(args: argparse.Namespace, console: Console) -> int:
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
+        endpoints_file.unlink(missing_ok=True)
         stack.stop()
         console.out("local stack stopped")
     return 0

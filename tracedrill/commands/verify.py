@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tracedrill.commands.budget import add_budget_flags, budget_options
 from tracedrill.commands.common import EPILOG, add_verification_flags, drill_options
 from tracedrill.console import Console
-from tracedrill.drill import reverify
+from tracedrill.drill import UsageError, reverify
+from tracedrill.rundir import RUN_FILE
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     ver.add_argument("run_dir", type=Path, help="a run directory, e.g. reports/latest")
     add_verification_flags(ver, with_expect=False)
+    add_budget_flags(ver, guard=False)  # the reads cost X-Ray scans again: recorded unless --no-budget
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    return reverify(args.run_dir.resolve(), drill_options(args), console)
+    options = drill_options(args)
+    options.budget = budget_options(args)
+    run_dir = args.run_dir.resolve()
+    if not (run_dir / RUN_FILE).is_file():
+        raise UsageError(f"{args.run_dir} is not a run directory ({RUN_FILE} is missing); e.g. reports/latest")
+    return reverify(run_dir, options, console)

@@ -1,0 +1,1 @@
+"""Locustfiles of the load-generator efficiency benchmark (bench/loadgen.py)."""

@@ -1,0 +1,57 @@
+"""`tracedrill overhead`: flag checks (no process started) and the figures it reports from phases."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracedrill import overhead
+from tracedrill.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--on", "http://127.0.0.1:5001"], "--on and --off go together"),
+        (["--on", "http://127.0.0.1:5001", "--off", "http://127.0.0.1:5002"], "name at least one --path"),
+        (["--on", "http://10.1.2.3:80", "--off", "http://127.0.0.1:5002", "--path", "/"], "loopback addresses only"),
+        (["--path", "/api/health"], "are for --on/--off"),
+        (["--routes", "home,nope"], "unknown route(s) nope"),
+        (["--rounds", "0"], "--rounds >= 1"),
+    ],
+)
+def test_usage_errors_exit_2_and_name_the_flag(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["overhead", *argv]) == 2
+    assert message in capsys.readouterr().out
+
+
+def _phase(label: str, requests: int, cpu_s: float | None) -> overhead.Phase:
+    return overhead.Phase("home", label, requests, 0, 2.0, cpu_s, 0.1, {"200": requests})
+
+
+def test_figures_pair_rounds_and_subtract_the_uninstrumented_cost() -> None:
+    figures = overhead.RouteFigures(
+        "home",
+        on=[_phase("on", 1000, 1.0), _phase("on", 800, 1.2)],
+        off=[_phase("off", 2000, 0.8), _phase("off", 2000, 1.0)],
+    )
+    assert figures.rps_ratios() == [0.5, 0.4]
+    assert figures.cpu("on") == [1000.0, 1500.0]  # µs per request
+    assert figures.cpu("off") == [400.0, 500.0]
+    assert figures.added_cpu_us() == [600.0, 1000.0]
+    rows = overhead.table([figures])
+    assert rows[1] == ["home", "1000", "450", "0.450", "450", "1250", "800"]
+    text = overhead.render(rows)
+    assert text.splitlines()[0].startswith("route") and "0.450" in text
+
+
+def test_without_a_pid_cpu_is_not_reported() -> None:
+    figures = overhead.RouteFigures("x", on=[_phase("on", 10, None)], off=[_phase("off", 10, None)])
+    assert figures.cpu("on") == [] and overhead.table([figures])[1][4:] == ["-", "-", "-"]
+
+
+def test_target_env_switches_every_instrumentation() -> None:
+    base = {"TRACEDRILL_DISABLE": "otel", "KEEP": "1"}
+    assert overhead.target_env(base, True) == {"KEEP": "1"}
+    assert overhead.target_env(base, False)["TRACEDRILL_DISABLE"] == "otel,xray,cloudwatch,rollbar"
