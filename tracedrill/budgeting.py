@@ -44,6 +44,11 @@ class BudgetOptions:
     def ledger_path(self) -> Path:
         return self.db or default_db_path()
 
+    def explicit(self) -> bool:
+        """Whether the user set allowances (flags or a budget TOML) rather than relying on the defaults."""
+        default_file = self.ledger_path().parent / CONFIG_NAME
+        return bool(self.allowances) or self.config is not None or default_file.is_file()
+
     def load_config(self) -> BudgetConfig:
         path = self.config
         if path is None and (self.ledger_path().parent / CONFIG_NAME).is_file():
@@ -123,8 +128,16 @@ def before_run(
     allowances = {a.name: a for a in budget.config.allowances}
     for line in preflight_lines(budget.preflight.section(), allowances):
         console.step(line)
-    check(budget.preflight, options.budget.allow_overage, budget.ledger.path)
-    if budget.preflight.over:
+    # The embedded emulators cost nothing: past the *default* free tiers a local run is only warned about;
+    # allowances the user set (--allowance, a budget TOML) are enforced everywhere.
+    enforce = options.backends == "cloud" or options.budget.explicit()
+    check(budget.preflight, options.budget.allow_overage or not enforce, budget.ledger.path)
+    if budget.preflight.over and not enforce:
+        console.step(
+            "budget: past the default free-tier allowance on the local stack; a warning only "
+            "(local backends cost nothing; set --allowance to enforce a budget here)"
+        )
+    elif budget.preflight.over:
         console.step("budget: --allow-overage given, running past the allowance")
     return budget
 

@@ -162,6 +162,18 @@ def test_before_run_refuses_allows_with_overage_and_is_off_without_a_run_time(tm
     assert budgeting.before_run(off, EXP, None, console) is None
 
 
+def test_past_the_default_allowances_a_local_run_is_warned_not_refused(tmp_path: Path):
+    """The emulators cost nothing: only allowances the user set are enforced on the local stack."""
+    huge = options(tmp_path)
+    huge.plan = LoadPlan(users=5000, run_time="1h")  # far past Rollbar's default 5,000 occurrences
+    warned = budgeting.before_run(huge, EXP, None, Console(open(os.devnull, "w")))
+    assert warned is not None and warned.preflight is not None and warned.preflight.over
+    enforced = options(tmp_path, "rollbar.occurrences=5000")
+    enforced.plan = huge.plan
+    with pytest.raises(BudgetExceeded):
+        budgeting.before_run(enforced, EXP, None, Console(open(os.devnull, "w")))
+
+
 def test_tracedrill_run_is_refused_with_exit_2_before_anything_starts_or_any_request_is_sent(tmp_path: Path):
     reports = tmp_path / "reports"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "ROLLBAR_", "HONEYCOMB_"))}
