@@ -48,3 +48,11 @@ def stack_up(data_dir: Path, *extra_args: str) -> Iterator[StackUp]:
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0
+
+
+def run_tracedrill(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """The `tracedrill` command as a user runs it, with no service variables leaking in from this shell."""
+    return subprocess.run(
+        [sys.executable, "-m", "tracedrill.cli", *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip

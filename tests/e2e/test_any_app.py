@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import clean_env, stack_up
+from .conftest import clean_env, run_tracedrill, stack_up
 
 pytestmark = pytest.mark.e2e
 
@@ -49,15 +49,7 @@ ORDERS_RULE = {
 }
 
 
-def _tracedrill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracedrill.cli", *args],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+_tracedrill = run_tracedrill
 
 
 @pytest.fixture

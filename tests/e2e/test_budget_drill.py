@@ -4,22 +4,17 @@ planned past what is left is refused before anything starts."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from .conftest import run_tracedrill
+
 pytestmark = pytest.mark.e2e
 
 
-def _tracedrill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "ROLLBAR_", "HONEYCOMB_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "tracedrill.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240
-    )
+_tracedrill = run_tracedrill
 
 
 def _one(path: Path, sql: str) -> float:

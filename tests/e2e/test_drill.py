@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import clean_env, stack_up
+from .conftest import run_tracedrill, stack_up
 
 pytestmark = pytest.mark.e2e
 
@@ -19,15 +17,7 @@ pytestmark = pytest.mark.e2e
 SHORT_DRILL = ["--run-time", "8s", "--users", "10", "--spawn-rate", "10", "--settle", "5", "--deadline", "60"]
 
 
-def _tracedrill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracedrill.cli", *args],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+_tracedrill = run_tracedrill
 
 
 def _summary(reports: Path) -> dict[str, Any]:

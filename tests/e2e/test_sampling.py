@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,8 @@ from verifiers.model import BackendReport, read_ledger
 from verifiers.polling import WaitSettings
 from verifiers.sampling.config import SamplingConfig, attach
 from verifiers.verify import verify_run
+
+from .conftest import run_tracedrill
 
 pytestmark = pytest.mark.e2e
 
@@ -240,8 +240,4 @@ def test_the_run_command_reports_sampling_and_verify_rechecks_it_the_same_way(tm
     assert rechecked["xray"]["configured"]["rules"] == xray["configured"]["rules"]
 
 
-def _tracedrill(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "ROLLBAR_", "HONEYCOMB_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "tracedrill.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240
-    )
+_tracedrill = run_tracedrill

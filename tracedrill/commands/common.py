@@ -7,6 +7,7 @@ from pathlib import Path
 
 from emulators.stack import DEFAULT_DATA_DIR, ENDPOINTS_FILE, read_endpoints
 from tracedrill.drill import DrillOptions, UsageError
+from tracedrill.loadgen import LoadPlan
 from verifiers.expectations import DEFAULT_EXPECTATIONS
 from verifiers.polling import WaitSettings
 
@@ -126,3 +127,11 @@ def drill_options(args: argparse.Namespace) -> DrillOptions:
         fail_on_unverifiable=args.fail_on_unverifiable,
         expectations=getattr(args, "expect", None) or DEFAULT_EXPECTATIONS,
     )
+
+
+def load_plan(args: argparse.Namespace) -> LoadPlan:
+    """The Locust plan of `run` and `ui`; Locust's own flags come after `--` and pass through verbatim."""
+    extra = list(args.locust_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    return LoadPlan(args.users, args.spawn_rate, args.run_time, args.locustfile, tuple(extra), processes=args.processes)

@@ -14,11 +14,12 @@ from tracedrill.commands.common import (
     add_verification_flags,
     apply_target_flags,
     drill_options,
+    load_plan,
 )
 from tracedrill.commands.sampling_flags import add_sampling_flags, sampling_options
 from tracedrill.console import Console
 from tracedrill.drill import run_drill
-from tracedrill.loadgen import DEFAULT_LOCUSTFILE, LoadPlan
+from tracedrill.loadgen import DEFAULT_LOCUSTFILE
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,13 +56,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    extra = list(args.locust_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
     options = drill_options(args)
-    options.plan = LoadPlan(
-        args.users, args.spawn_rate, args.run_time, args.locustfile, tuple(extra), processes=args.processes
-    )
+    options.plan = load_plan(args)
     apply_target_flags(args, options)
     options.fault = args.fault
     options.budget = budget_options(args)

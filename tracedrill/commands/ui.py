@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
 from pathlib import Path
 
 from tracedrill.commands.common import (
@@ -14,9 +12,10 @@ from tracedrill.commands.common import (
     add_verification_flags,
     apply_target_flags,
     drill_options,
+    load_plan,
 )
 from tracedrill.console import Console
-from tracedrill.loadgen import DEFAULT_LOCUSTFILE, LoadPlan
+from tracedrill.loadgen import DEFAULT_LOCUSTFILE
 from tracedrill.ui import run_ui
 
 DESCRIPTION = """Start the backends and the target as `run` does, then Locust's web UI (on 127.0.0.1:8089
@@ -54,14 +53,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def main(args: argparse.Namespace, console: Console) -> int:
-    extra = list(args.locust_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
     options = drill_options(args)
-    options.plan = LoadPlan(
-        args.users, args.spawn_rate, args.run_time, args.locustfile, tuple(extra), processes=args.processes
-    )
+    options.plan = load_plan(args)
     apply_target_flags(args, options)
-    # A SIGTERM must still stop the target app and the backends this command started.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    # SIGTERM unwinds like Ctrl-C (tracedrill.cli), so the target app and the backends are stopped.
     return run_ui(options, console)
