@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from verifiers.model import NOTHING_TO_CHECK
+
 REQUEST_TYPE = "VERIFY"
 ALWAYS_FAILING = frozenset({"fail", "timed-out"})
 
@@ -26,7 +28,7 @@ def verify_entries(status: Mapping[str, Any]) -> list[VerifyEntry]:
     """The entries of one finished round (the harness's ``/status``): one per backend, one per check.
 
     A check counts as a failure when it failed or timed out, and when it could not be decided if the
-    run asked for that (``--fail-on-unverifiable``), so Locust's exit code agrees with the verdict.
+    run did not pass ``--allow-unverifiable``, so Locust's exit code agrees with the verdict.
     """
     if status.get("phase") == "error":
         return [VerifyEntry("verification", _elapsed_ms(status), f"error: {status.get('error') or 'unknown'}")]
@@ -43,8 +45,9 @@ def verify_entries(status: Mapping[str, Any]) -> list[VerifyEntry]:
         )
         entries.append(VerifyEntry(backend, _elapsed_ms(status), f"{state}: {counts}" if state in failing else None))
     for check in status.get("checks", []):
-        state = check["state"]
-        failure = f"{state}: {check.get('detail', '')}" if state in failing else None
+        state, detail = check["state"], check.get("detail", "")
+        vacuous = state == "unverifiable" and detail.startswith(NOTHING_TO_CHECK)  # decided nothing either way
+        failure = f"{state}: {detail}" if state in failing and not vacuous else None
         entries.append(VerifyEntry(f"{check['backend']}: {check['name']}", _elapsed_ms(status), failure))
     return entries
 

@@ -16,6 +16,8 @@ PROBE_ROUTE_NAME = "readiness_probe"
 BACKENDS: tuple[Backend, ...] = ("honeycomb", "xray", "cloudwatch_logs", "rollbar")
 
 CheckStatus = Literal["pass", "fail", "unverifiable", "timed-out"]
+# How a check with an empty subject begins its detail: it decided nothing either way (see verifiers/base.py).
+NOTHING_TO_CHECK = "nothing to check"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,11 @@ class CheckResult:
     status: CheckStatus
     detail: str
 
+    @property
+    def vacuous(self) -> bool:
+        """Unverifiable because there was nothing to look at (e.g. no request of the route was sent)."""
+        return self.status == "unverifiable" and self.detail.startswith(NOTHING_TO_CHECK)
+
 
 @dataclass
 class WaitOutcome:
@@ -97,7 +104,9 @@ class BackendReport:
 
     @property
     def status(self) -> CheckStatus:
-        return worst(c.status for c in self.checks)
+        """The worst decided check; checks that had nothing to look at count only when nothing else ran."""
+        decided = [c.status for c in self.checks if not c.vacuous]
+        return worst(decided) if decided else worst(c.status for c in self.checks)
 
 
 _SEVERITY: dict[CheckStatus, int] = {"pass": 0, "unverifiable": 1, "timed-out": 2, "fail": 3}

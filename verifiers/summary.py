@@ -13,13 +13,16 @@ from verifiers.model import PROBE_ROUTE_NAME, BackendReport, CheckResult, SentRe
 
 
 def verdict(reports: Sequence[BackendReport], fail_on_unverifiable: bool = True) -> str:
-    """``pass`` unless a check failed or timed out (or, when asked, could not be decided).
+    """``pass`` unless a check failed or timed out, or (unless allowed) could not be decided.
 
-    A run in which no check passed at all proved nothing (e.g. no request was answered), so it fails.
+    An unverifiable check with nothing to look at (e.g. the run sent no request of its route) decided
+    nothing either way and does not fail the run; one that could not decide what it had (a plan without
+    the query API, a cut-off result) does. A run in which no check passed at all proved nothing, so it fails.
     """
-    statuses = [c.status for r in reports for c in r.checks]
-    status = worst(statuses)
-    if status in ("fail", "timed-out") or (fail_on_unverifiable and status == "unverifiable"):
+    checks = [c for r in reports for c in r.checks]
+    statuses = [c.status for c in checks]
+    undecided = [c for c in checks if c.status == "unverifiable" and not c.vacuous]
+    if worst(statuses) in ("fail", "timed-out") or (fail_on_unverifiable and undecided):
         return "fail"
     return "pass" if "pass" in statuses else "fail"
 

@@ -38,7 +38,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TAB = "#tracedrill-verification"
-FAILING = ("fail", "timed-out")  # VERIFY failures (unverifiable counts only with --fail-on-unverifiable)
+# VERIFY failures: a check that could not be decided counts too, unless the run passed --allow-unverifiable.
+FAILING = ("fail", "timed-out", "unverifiable")
 
 
 def _chromium() -> str:

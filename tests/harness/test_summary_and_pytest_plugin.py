@@ -87,6 +87,18 @@ def test_requests_without_a_response_fail_the_run_but_a_slow_readiness_probe_doe
     assert build_summary("run-1", [probe, *sent[1:]], _reports(), fail_on_unverifiable=False)["verdict"] == "pass"
 
 
+def test_a_check_with_nothing_to_look_at_does_not_fail_a_strict_run() -> None:
+    vacuous = CheckResult(
+        "rollbar",
+        "route 'fault': one occurrence per request",
+        "unverifiable",
+        "nothing to check: no answered request of route 'fault'",
+    )
+    reports = [*_reports()[:2], BackendReport("rollbar", 0, 0, 0, 0, [vacuous])]
+    assert verdict(reports) == "pass"
+    assert verdict(_reports()) == "fail"  # "no read token" could not be decided: strict runs fail on it
+
+
 def test_a_run_where_nothing_could_be_decided_fails() -> None:
     only_unverifiable = [r for r in _reports() if r.backend == "rollbar"]
     assert verdict(only_unverifiable, fail_on_unverifiable=False) == "fail"
