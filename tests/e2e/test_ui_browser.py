@@ -155,7 +155,7 @@ def test_verification_tab_shows_a_verdict_for_every_backend(
     page.click("#td-verify-now")
     _wait_for_round(page, 2)
     assert "Verify now" in page.inner_text("#td-headline")
-    verify = _verify_stats(page, url)
+    verify = _verify_stats(page, url, rounds=2)
     assert all(verify[b][0] == 2 for b in BACKENDS)
     any_failure = any(s["num_failures"] for s in page.request.get(url + "stats/requests").json()["stats"])
 
@@ -170,7 +170,16 @@ def test_verification_tab_shows_a_verdict_for_every_backend(
     assert (run_dir / "junit.xml").is_file()
 
 
-def _verify_stats(page: Page, url: str) -> dict[str, tuple[int, int]]:
-    """Locust's own statistics of the VERIFY entries: name -> (count, failures)."""
-    stats = page.request.get(url + "stats/requests").json()["stats"]
-    return {s["name"]: (s["num_requests"], s["num_failures"]) for s in stats if s["method"] == "VERIFY"}
+def _verify_stats(page: Page, url: str, rounds: int = 1, timeout_s: float = 20.0) -> dict[str, tuple[int, int]]:
+    """Locust's own statistics of the VERIFY entries: name -> (count, failures).
+
+    The plugin records a finished round from a greenlet, a moment after the tab shows it: wait for the
+    backend entries of ``rounds`` rounds (bounded) instead of reading once.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stats = page.request.get(url + "stats/requests").json()["stats"]
+        verify = {s["name"]: (s["num_requests"], s["num_failures"]) for s in stats if s["method"] == "VERIFY"}
+        if all(verify.get(b, (0, 0))[0] >= rounds for b in BACKENDS) or time.monotonic() > deadline:
+            return verify
+        time.sleep(0.5)
