@@ -98,6 +98,12 @@ class Section:
         self.figures.append(created)
         return created
 
+    def record(self, name: str, unit: str, samples: Sequence[float]) -> Figure:
+        """The figure ``name`` holding exactly these samples (one per run)."""
+        figure = self.figure(name, unit)
+        figure.samples = [float(value) for value in samples]
+        return figure
+
 
 def fmt(value: float, unit: str = "") -> str:
     """Compact numbers: three significant digits below 1000, thousands separators above."""

@@ -35,6 +35,12 @@ class StackConfig:
     honeycomb_query_results_per_minute: int = 10
 
 
+def daemon_host(host: str) -> str:
+    """Where the X-Ray daemon binds. The X-Ray SDK reads AWS_XRAY_DAEMON_ADDRESS by splitting on ':' and
+    sends over an IPv4 socket, so a stack on an IPv6 address (``::1``) keeps its daemon on IPv4 loopback."""
+    return local.LOCAL_HOST if ":" in host else host
+
+
 @dataclass(frozen=True)
 class StackEndpoints:
     honeycomb: str
@@ -96,7 +102,7 @@ class LocalStack:
                 cfg.ports.rollbar,
             )
             self._daemon = XRayDaemon(
-                host=cfg.host,
+                host=daemon_host(cfg.host),
                 port=cfg.ports.xray_daemon,
                 xray_endpoint=xray.url,
                 region=local.LOCAL_AWS_REGION,

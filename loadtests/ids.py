@@ -7,12 +7,11 @@ id a valid X-Ray trace id too: ``1-{first 8}-{last 24}``.
 from __future__ import annotations
 
 import os
+import random
 import re
-import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 # "sampled" (default): send the traceparent, sampled flag 01. "none": send no traceparent, so a
 # parent-based sampler's root sampler decides in the app (the sampling check sets this).
@@ -22,8 +21,7 @@ PROCESS_HEADER = "X-Tracedrill-Process"  # the app process that served the reque
 _TRACERESPONSE = re.compile(r"^\s*00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})\s*$")
 
 
-@dataclass(frozen=True)
-class RequestIds:
+class RequestIds(NamedTuple):  # a tuple: built once per request, cheaper than a frozen dataclass
     request_id: str
     trace_id: str  # 32 lowercase hex
     parent_span_id: str  # 16 lowercase hex
@@ -46,20 +44,28 @@ def xray_trace_id(trace_id: str) -> str:
     return f"1-{trace_id[:8]}-{trace_id[8:]}"
 
 
+# Ids must be unique, not secret: one Mersenne Twister draw per request takes half the time of three
+# os.urandom reads (secrets), and runs inside every Locust request. A private generator, seeded from
+# os.urandom: a locustfile's random.seed() cannot make ids repeat across runs, and a forked Locust
+# worker (--processes) reseeds rather than repeat its parent's ids.
+_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
+_ZERO_SPAN = "0" * 16
+
+
 def new_request_ids(now: float | None = None) -> RequestIds:
     epoch = int(time.time() if now is None else now)
-    span_id = secrets.token_hex(8)
-    while span_id == "0" * 16:  # all-zero ids are invalid in W3C trace context
-        span_id = secrets.token_hex(8)
-    return RequestIds(
-        request_id=secrets.token_hex(16),
-        trace_id=f"{epoch:08x}{secrets.token_hex(12)}",
-        parent_span_id=span_id,
-    )
+    # 288 random bits: request id (128), the trace id after its epoch seconds (96), parent span id (64).
+    text = f"{_random.getrandbits(288):072x}"
+    span_id = text[56:]
+    while span_id == _ZERO_SPAN:  # all-zero ids are invalid in W3C trace context
+        span_id = f"{_random.getrandbits(64):016x}"
+    return RequestIds(text[:32], f"{epoch:08x}{text[32:56]}", span_id)  # request id, trace id, parent span id
 
 
 class HeaderLookup(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
+    def get(self, key: str, /) -> Any: ...
 
 
 def traceparent_mode(environ: Mapping[str, str] | None = None) -> bool:

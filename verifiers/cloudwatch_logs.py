@@ -9,7 +9,6 @@ FilterLogEvents is limited to 5 transactions a second per account and region: ca
 
 from __future__ import annotations
 
-import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -141,7 +140,7 @@ class CloudWatchLogsVerifier:
         ctx = _Context(SentIndex(sent), expectations, obs)
         checks = run_checks(BACKEND, check_specs(expectations), ctx)
         expected = {
-            (r.request_id, line.name): line.count for r in ctx.idx.answered for line in expectations.lines_for(r)
+            (r.request_id, line.name): line.count for r in ctx.idx.answered for line in expectations.expected(r).lines
         }
         result = tally(ctx.found_keys(), ours=lambda key: key[0] in ctx.idx.by_request_id, expected=expected)
         report = result.report(BACKEND, checks, note="; ".join(obs.notes))
@@ -160,15 +159,9 @@ class _Context:
     exp: Expectations
     obs: LogsObservation
     by_request: dict[str, list[str]] = field(init=False)  # request id -> its lines (ours and extras)
-
-    _regexes: dict[tuple[str, str], re.Pattern[str]] = field(init=False, default_factory=dict)
-
-    def regex(self, line: LineExpectation, r: SentRequest) -> re.Pattern[str]:
-        """``line``'s pattern filled for ``r``, compiled once (each line is matched against several)."""
-        key = (line.name, r.request_id)
-        if key not in self._regexes:
-            self._regexes[key] = line.regex_for(r)
-        return self._regexes[key]
+    # request id (ours) -> for each of its lines, the expected lines it matches: every check asks, matched once
+    matched: dict[str, list[tuple[LineExpectation, ...]]] = field(init=False)
+    unexpected_found: list[tuple[SentRequest, str]] | None = field(init=False, default=None)  # _unexpected_lines()
 
     def __post_init__(self) -> None:
         self.by_request = defaultdict(list)
@@ -176,15 +169,18 @@ class _Context:
             rid = _request_id(self.exp, e.message)
             if rid is not None:
                 self.by_request[rid].append(e.message)
+        self.matched = {}
+        for rid, lines in self.by_request.items():
+            r = self.idx.by_request_id.get(rid)
+            if r is not None:
+                specs = self.exp.expected(r).lines
+                self.matched[rid] = [tuple(s for s in specs if s.matches(r, text)) for text in lines]
 
     def found_keys(self) -> list[tuple[str, str]]:
         keys = []
         for rid, lines in self.by_request.items():
-            r = self.idx.by_request_id.get(rid)
-            specs = self.exp.lines_for(r) if r is not None else []
-            for line in lines:
-                spec = next((s for s in specs if self.regex(s, r).search(line)), None) if r is not None else None
-                keys.append((rid, spec.name if spec else "(unexpected line)"))
+            matched = self.matched.get(rid) or [()] * len(lines)
+            keys += [(rid, specs[0].name if specs else "(unexpected line)") for specs in matched]
         return keys
 
 
@@ -238,19 +234,20 @@ def _lines(route: str | None, line: LineExpectation) -> Callable[[_Context], Fin
         f = Findings()
         lost = surplus = 0
         checked = [
-            r for r in c.idx.answered if (route is None or c.exp.route_name(r) == route) and line in c.exp.lines_for(r)
+            r
+            for r in c.idx.answered
+            if line in (e := c.exp.expected(r)).lines and (route is None or e.route_name == route)
         ]
         for r in checked:
             lines = c.by_request.get(r.request_id, [])
-            regex = c.regex(line, r)
-            n = sum(1 for text in lines if regex.search(text))
+            matched = c.matched.get(r.request_id, [])
+            n = sum(1 for specs in matched if line in specs)
             lost += max(0, line.count - n)
             surplus += max(0, n - line.count)
             if n == line.count:
                 f.ok()
             elif n < line.count:
-                specs = [c.regex(s, r) for s in c.exp.lines_for(r)]
-                odd = next((text for text in lines if not any(s.search(text) for s in specs)), None)
+                odd = next((text for text, specs in zip(lines, matched, strict=True) if not specs), None)
                 hint = f"found {times(n)}" + (
                     f"; a line of this request matching no pattern: {_shorten(odd)}" if odd else ""
                 )
@@ -282,18 +279,21 @@ def _explain_lines(
 
 
 def _unexpected_lines(c: _Context) -> list[tuple[SentRequest, str]]:
-    """Lines of answered requests we sent that match no expected pattern (nor an ``allow_unlisted`` one)."""
+    """Lines of answered requests we sent that match no expected pattern (nor an ``allow_unlisted`` one).
+    Worked out once per context (a check and the report's extra count both need it)."""
+    if c.unexpected_found is not None:
+        return c.unexpected_found
     found = []
     for rid, lines in c.by_request.items():
         r = c.idx.by_request_id.get(rid)
         if r is None or r.status is None:
             continue  # not ours (the extra check), or never answered: nothing is expected of it
-        specs = [c.regex(s, r) for s in c.exp.lines_for(r)]
         found += [
             (r, text)
-            for text in lines
-            if not any(p.search(text) for p in specs) and not c.exp.allows_unlisted("logs", r, text)
+            for text, specs in zip(lines, c.matched[rid], strict=True)
+            if not specs and not c.exp.allows_unlisted("logs", r, text)
         ]
+    c.unexpected_found = found
     return found
 
 

@@ -116,11 +116,12 @@ Mistakes are reported with the key path and what is wrong, e.g.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -152,9 +153,125 @@ def placeholder_values(request: SentRequest) -> dict[str, str]:
     }
 
 
+# One placeholder's value for a request (as placeholder_values gives it), without building the whole dict.
+_VALUE_OF: dict[str, Callable[[SentRequest], str]] = {
+    "request_id": lambda r: r.request_id,
+    "trace_id": lambda r: r.trace_id,
+    "parent_span_id": lambda r: r.parent_span_id,
+    "method": lambda r: r.method,
+    "path": lambda r: r.path.split("?", 1)[0],
+    "status": lambda r: "" if r.status is None else str(r.status),
+    "name": lambda r: r.name,
+}
+
+
 def fill(template: str, request: SentRequest, *, escape: bool = False) -> str:
-    values = placeholder_values(request)
-    return _PLACEHOLDER.sub(lambda m: re.escape(values[m[1]]) if escape else values[m[1]], template)
+    if "{" not in template:
+        return template  # nothing to fill (the common case for a condition's operand)
+    if escape:
+        return _PLACEHOLDER.sub(lambda m: re.escape(_VALUE_OF[m[1]](request)), template)
+    return _PLACEHOLDER.sub(lambda m: _VALUE_OF[m[1]](request), template)
+
+
+# Regex syntax whose meaning a capture group in place of a literal could change (lookarounds, atomic groups,
+# conditionals, comments, backreferences, numeric escapes that could take a value's digits, possessive
+# quantifiers, verbose mode): templates using any of it are filled and compiled per request. Over-broad on
+# purpose: a false hit only costs speed.
+# A quantified group ("(...)+") is not generic either: its group keeps only the last repetition's value.
+_NOT_GENERIC = re.compile(r"\\[0-9xuUNg]|\(\?[=!<>(#]|\(\?P=|[*+?}]\+|\(\?[a-zA-Z-]*x|\)[*+?{]")
+_IN_COUNT = re.compile(r"\{[\d,]*$")  # a "{" (and digits) before a placeholder: maybe a repetition count
+_GROUP = "_tdph"  # prefix of the generic regex's own group names
+
+
+@dataclass(frozen=True)
+class RegexTemplate:
+    """A regex whose ``{placeholders}`` stand for a request's values, matched as literal text.
+
+    ``search(request, text)`` answers exactly what ``re.search(fill(template, request, escape=True), text)``
+    would, without compiling a regex per request: one *generic* regex, compiled once, has a capture group
+    matching anything in place of each placeholder. A text the generic regex does not match cannot match
+    the filled one (each literal is one of the strings the group matches), and a match whose groups hold
+    exactly the request's values is a match of the filled regex (the literals match where the groups did).
+    Only a generic match with other group values (a wrong value, or an alignment the lazy groups chose
+    differently) is decided by the filled regex itself.
+    """
+
+    template: str
+
+    def exact(self, request: SentRequest) -> re.Pattern[str]:
+        """The template filled for ``request`` and compiled."""
+        return re.compile(fill(self.template, request, escape=True))
+
+    def search(self, request: SentRequest, text: str) -> bool:
+        generic = self._generic
+        if generic is None:
+            return self.exact(request).search(text) is not None
+        pattern, groups, values = generic
+        m = pattern.search(text)
+        if m is None:
+            return False
+        if not groups or m.group(*groups) == (values[0](request) if len(values) == 1 else _values(values, request)):
+            return True
+        return self.exact(request).search(text) is not None
+
+    @functools.cached_property
+    def _generic(self) -> tuple[re.Pattern[str], tuple[str, ...], tuple[Callable[[SentRequest], str], ...]] | None:
+        """(the generic regex, its placeholder groups, each group's value for a request), or None when the
+        template must be filled."""
+        if not _PLACEHOLDER.search(self.template):
+            return re.compile(self.template), (), ()
+        if _NOT_GENERIC.search(self.template):
+            return None
+        parts: list[str] = []
+        groups: list[str] = []
+        values: list[Callable[[SentRequest], str]] = []
+        end = 0
+        for m in _PLACEHOLDER.finditer(self.template):
+            if m[1] not in _VALUE_OF or not _stands_alone(self.template, m.start(), m.end()):
+                return None
+            group = f"{_GROUP}{len(groups)}"
+            parts += [self.template[end : m.start()], f"(?P<{group}>(?s:.*?))"]
+            groups.append(group)
+            values.append(_VALUE_OF[m[1]])
+            end = m.end()
+        parts.append(self.template[end:])
+        try:
+            return re.compile("".join(parts)), tuple(groups), tuple(values)
+        except re.error:
+            return None  # e.g. a placeholder inside a group name: only the filled regex says what it means
+
+
+def _values(values: tuple[Callable[[SentRequest], str], ...], request: SentRequest) -> tuple[str, ...]:
+    return tuple([value(request) for value in values])
+
+
+def _stands_alone(template: str, start: int, end: int) -> bool:
+    """Whether the placeholder at ``template[start:end]`` is a whole regex item: not escaped, not inside a
+    character class or a repetition count, and not itself repeated (``{method}+`` repeats only the last
+    character of the filled literal, but the whole group of the generic regex)."""
+    i, in_class = 0, False
+    while i < start:
+        ch = template[i]
+        if ch == "\\":
+            i += 2  # the escaped character is literal, whatever it is
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1
+            if template[i : i + 1] == "^":
+                i += 1
+            if template[i : i + 1] == "]":  # a ']' first in a class is literal
+                i += 1
+            continue
+        i += 1
+    if i > start or in_class or _IN_COUNT.search(template, 0, start):
+        return False
+    following = template[end : end + 1]
+    if following in ("*", "+", "?"):
+        return False
+    return following != "{" or _PLACEHOLDER.match(template, end) is not None
 
 
 # ---- the model -----------------------------------------------------------------------------
@@ -169,9 +286,17 @@ class StatusSet:
     def __contains__(self, status: object) -> bool:
         if not isinstance(status, int):
             return False
-        return not self.patterns or any(
-            p == str(status) or (p.endswith("xx") and str(status)[0] == p[0]) for p in self.patterns
-        )
+        if not self.patterns:
+            return True
+        codes, classes = self._sets
+        text = str(status)
+        return text in codes or text[0] in classes
+
+    @functools.cached_property
+    def _sets(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(exact codes, first digits of the ``Nxx`` classes): asked for every request."""
+        classes = frozenset(p[0] for p in self.patterns if p.endswith("xx"))
+        return frozenset(self.patterns), classes
 
     def describe(self) -> str:
         return "/".join(self.patterns) if self.patterns else "any status"
@@ -197,9 +322,24 @@ class Condition:
             return None if not present else f"{self.key} present ({value!r})"
         if not present:
             return f"{self.key} missing"
-        want = fill(self.operand, request, escape=self.op == "~")  # in a regex, a placeholder is literal
-        ok = _compare(value, self.op, want, templated=_PLACEHOLDER.search(self.operand) is not None)
+        whole = self._whole_placeholder
+        if whole is None:
+            want = fill(self.operand, request, escape=self.op == "~")  # in a regex, a placeholder is literal
+        else:  # the common "= {request_id}": the value itself, without a substitution per request
+            want = _VALUE_OF[whole](request)
+            want = re.escape(want) if self.op == "~" else want
+        ok = _compare(value, self.op, want, templated=self._templated)
         return None if ok else f"{self.key} is {value!r}, wanted {self.op} {want}"
+
+    @functools.cached_property
+    def _templated(self) -> bool:
+        return _PLACEHOLDER.search(self.operand) is not None
+
+    @functools.cached_property
+    def _whole_placeholder(self) -> str | None:
+        """The placeholder that is the whole operand (``{request_id}``), if it is one we know."""
+        m = _PLACEHOLDER.fullmatch(self.operand)
+        return m[1] if m and m[1] in _VALUE_OF else None
 
 
 # Numeric text as written, whole: no padding, no "nan"/"inf", no digit separators.
@@ -280,7 +420,16 @@ class LineExpectation:
     statuses: StatusSet
 
     def regex_for(self, request: SentRequest) -> re.Pattern[str]:
-        return re.compile(fill(self.pattern, request, escape=True))
+        return regex_template(self.pattern).exact(request)
+
+    def matches(self, request: SentRequest, text: str) -> bool:
+        """Whether ``text`` matches the pattern filled for ``request`` (``regex_for(request).search(text)``),
+        without compiling a regex per request."""
+        return self._template.search(request, text)
+
+    @functools.cached_property
+    def _template(self) -> RegexTemplate:
+        return regex_template(self.pattern)
 
     def fields(self) -> list[str]:
         """The request fields the pattern pins down, besides the request id (for check names)."""
@@ -372,29 +521,40 @@ class Expectations:
     rollbar: RollbarExpectations
     routes: tuple[Route, ...]
 
+    # What each (method, path, status) expects, worked out once: the verifiers ask for every request, often
+    # several times. Not part of the value (compare=False); bounded, since paths may carry ids.
+    _expected: dict[tuple[str, str, int | None], RequestExpectations] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def expected(self, request: SentRequest) -> RequestExpectations:
+        """The route and everything it expects of ``request`` (for its method, path and status), worked out once."""
+        path = request.path
+        key = (request.method, path.split("?", 1)[0] if "?" in path else path, request.status)
+        found = self._expected.get(key)
+        if found is None:
+            if len(self._expected) >= _MAX_EXPECTED:
+                self._expected.clear()
+            found = self._expected[key] = RequestExpectations.of(self, request)
+        return found
+
     def route_for(self, request: SentRequest) -> Route | None:
-        return next((r for r in self.routes if r.matches(request)), None)
+        return self.expected(request).route
 
     def route_name(self, request: SentRequest) -> str:
-        route = self.route_for(request)
-        return route.name if route else "(no route)"
+        return self.expected(request).route_name
 
     def spans_for(self, request: SentRequest) -> list[SpanExpectation]:
-        route = self.route_for(request)
-        return [s for s in route.spans if request.status in s.statuses] if route else []
+        return list(self.expected(request).spans)
 
     def subsegments_for(self, request: SentRequest) -> list[SubsegmentExpectation]:
-        route = self.route_for(request)
-        return [s for s in route.subsegments if request.status in s.statuses] if route else []
+        return list(self.expected(request).subsegments)
 
     def lines_for(self, request: SentRequest) -> list[LineExpectation]:
-        route = self.route_for(request)
-        lines = list(self.logs.lines) + (list(route.lines) if route else [])
-        return [line for line in lines if request.status in line.statuses]
+        return list(self.expected(request).lines)
 
     def occurrences_for(self, request: SentRequest) -> list[OccurrenceExpectation]:
-        route = self.route_for(request)
-        return [o for o in route.occurrences if request.status in o.statuses] if route else []
+        return list(self.expected(request).occurrences)
 
     def allows_unlisted(self, backend: Literal["honeycomb", "xray", "logs"], request: SentRequest, text: str) -> bool:
         """Whether ``text`` (a span or subsegment name, a log line) that the expectations do not list for
@@ -406,7 +566,7 @@ class Expectations:
             patterns = self.xray.allow_unlisted + (route.unlisted_subsegments if route else ())
         else:
             patterns = self.logs.allow_unlisted + (route.unlisted_lines if route else ())
-        return any(re.search(fill(p, request, escape=True), text) for p in patterns)
+        return any(regex_template(p).search(request, text) for p in patterns)
 
     def honeycomb_columns(self) -> list[str]:
         """Every attribute column the Honeycomb checks read (the query breaks down on them)."""
@@ -414,6 +574,43 @@ class Expectations:
         keys += [c.key for c in self.honeycomb.server_attributes + self.honeycomb.every_span_attributes]
         keys += [c.key for r in self.routes for s in r.spans for c in s.attributes]
         return list(dict.fromkeys(keys))
+
+
+_MAX_EXPECTED = 100_000  # (method, path, status) entries kept by Expectations.expected
+
+
+@dataclass(frozen=True)
+class RequestExpectations:
+    """What the expectations say about requests with one method, path and status."""
+
+    route: Route | None
+    spans: tuple[SpanExpectation, ...]
+    subsegments: tuple[SubsegmentExpectation, ...]
+    lines: tuple[LineExpectation, ...]
+    occurrences: tuple[OccurrenceExpectation, ...]
+
+    @property
+    def route_name(self) -> str:
+        return self.route.name if self.route else "(no route)"
+
+    @classmethod
+    def of(cls, exp: Expectations, request: SentRequest) -> RequestExpectations:
+        status = request.status
+        route = next((r for r in exp.routes if r.matches(request)), None)
+        lines = exp.logs.lines + (route.lines if route else ())
+        return cls(
+            route,
+            tuple(s for s in route.spans if status in s.statuses) if route else (),
+            tuple(s for s in route.subsegments if status in s.statuses) if route else (),
+            tuple(line for line in lines if status in line.statuses),
+            tuple(o for o in route.occurrences if status in o.statuses) if route else (),
+        )
+
+
+@functools.cache
+def regex_template(template: str) -> RegexTemplate:
+    """The :class:`RegexTemplate` of ``template``, one per distinct template (its generic regex is compiled once)."""
+    return RegexTemplate(template)
 
 
 # ---- loading -------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 One poll runs one query: COUNT broken down by the span identity columns plus every attribute
 the expectations name, so each result row is one span (COUNT > 1 means the same span arrived
 more than once). Create Query Result is limited to 10 a minute, so query results are paced to one per
-6 s. A run with more rows than one result returns (10,000) is read in parts, by minute and then by trace id
-prefix (:mod:`verifiers.honeycomb_parts`), one query result each: such a poll takes longer.
+6 s. A run with more rows than one result returns (10,000) is read in parts (:mod:`verifiers.honeycomb_parts`),
+one query result each, planned from one more COUNT query by time: such a poll takes longer.
 
 The Query Data API is Enterprise-only. Without it, the poll reads what any plan offers
 (``GET /1/auth``, ``GET /1/columns/{dataset}`` last_written) and every per-request check reports
@@ -40,11 +40,11 @@ from verifiers.expectations import (
     Condition,
     Expectations,
     SpanExpectation,
-    fill,
     honeycomb_slug,
     load_expectations,
+    regex_template,
 )
-from verifiers.honeycomb_parts import Part, initial_parts
+from verifiers.honeycomb_parts import Part, count_spec, counts_by_second, initial_parts, plan
 from verifiers.matching import SentIndex, tally
 from verifiers.model import Backend, BackendReport, CheckResult, SentRequest
 from verifiers.sampling.config import SamplingConfig
@@ -69,12 +69,30 @@ CORE_COLUMNS = (
 ARRIVAL_COLUMNS = ("trace.trace_id",)  # watched with the request id column when the Query Data API is missing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """One query result row: a span (or span event/link) and how many identical events arrived."""
 
     columns: Mapping[str, Any]
     count: int = 1
+    # Read from the columns once (every check reads them for every span; the columns never change).
+    trace_id: str | None = field(init=False, repr=False, compare=False)
+    span_id: str | None = field(init=False, repr=False, compare=False)
+    parent_id: str | None = field(init=False, repr=False, compare=False)
+    name: str = field(init=False, repr=False, compare=False)
+    is_server: bool = field(init=False, repr=False, compare=False)
+    is_annotation: bool = field(init=False, repr=False, compare=False)  # span events and links: not spans
+    is_error: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        text, setattr_ = self.text, object.__setattr__  # frozen: each is set once, here
+        setattr_(self, "trace_id", text("trace.trace_id"))
+        setattr_(self, "span_id", text("trace.span_id"))
+        setattr_(self, "parent_id", text("trace.parent_id"))
+        setattr_(self, "name", text("name") or "(unnamed)")
+        setattr_(self, "is_server", (text("span.kind") or "").lower() == "server")
+        setattr_(self, "is_annotation", text("meta.annotation_type") is not None)
+        setattr_(self, "is_error", self.columns.get("error") in (True, "true", 1))
 
     def get(self, column: str) -> Any:
         value = self.columns.get(column)
@@ -83,35 +101,6 @@ class Span:
     def text(self, column: str) -> str | None:
         value = self.columns.get(column)
         return None if value is None else str(value)
-
-    @property
-    def trace_id(self) -> str | None:
-        return self.text("trace.trace_id")
-
-    @property
-    def span_id(self) -> str | None:
-        return self.text("trace.span_id")
-
-    @property
-    def parent_id(self) -> str | None:
-        return self.text("trace.parent_id")
-
-    @property
-    def name(self) -> str:
-        return self.text("name") or "(unnamed)"
-
-    @property
-    def is_server(self) -> bool:
-        return (self.text("span.kind") or "").lower() == "server"
-
-    @property
-    def is_annotation(self) -> bool:
-        """Span events and links are separate Honeycomb events; they are not spans."""
-        return self.text("meta.annotation_type") is not None
-
-    @property
-    def is_error(self) -> bool:
-        return self.columns.get("error") in (True, "true", 1)
 
 
 @dataclass
@@ -207,10 +196,14 @@ class HoneycombVerifier:
 
     def _read_parts(self, obs: HoneycombObservation, columns: list[str]) -> None:
         """Every span of the window: one query result per part; a part whose result hits the row limit is
-        split (by minute, then by trace id prefix) and read again, within MAX_QUERY_RESULTS_PER_POLL. The
-        parts read are the next poll's plan, so a big run pays for finding them once."""
+        split and read again, within MAX_QUERY_RESULTS_PER_POLL. The first time the whole window comes back
+        full, one COUNT query by time plans the parts (:func:`plan`); a planned part that still comes back
+        full is split by minute, then by trace id prefix. The parts read are the next poll's plan, so a big
+        run pays for finding them once."""
         plan_key = (obs.dataset, tuple(columns), obs.window.start, obs.window.end)
-        pending = deque(self._plans.get(plan_key) or initial_parts(obs.window.start, obs.window.end, WINDOW_PAD_S))
+        known = self._plans.get(plan_key)
+        pending = deque(known or initial_parts(obs.window.start, obs.window.end, WINDOW_PAD_S))
+        unplanned = set() if known else set(pending)
         read: list[Part] = []
         spans: list[Span] = []
         while pending:
@@ -219,7 +212,14 @@ class HoneycombVerifier:
             if rows is None:
                 return  # no Query Data API: _read_without_queries said why
             full = len(rows) >= QUERY_RESULT_LIMIT
-            children = part.split(_trace_ids(rows)) if full else []
+            children: list[Part] = []
+            if full and part in unplanned:
+                planned = self._planned(obs, part, rows)
+                if planned is None:
+                    return
+                children = planned
+            if full and not children:
+                children = part.split(_trace_ids(rows))
             queries = obs.cost_units["query_results"] + len(pending) + len(children)
             if children and queries <= MAX_QUERY_RESULTS_PER_POLL:
                 pending.extend(children)
@@ -237,6 +237,21 @@ class HoneycombVerifier:
                 f"{len(read) * 60 / QUERY_RESULTS_PER_MINUTE:.0f} s"
             )
 
+    def _planned(self, obs: HoneycombObservation, part: Part, rows: Sequence[dict[str, Any]]) -> list[Part] | None:
+        """``part`` (whose result came back full with ``rows``) in parts planned from one COUNT query by time;
+        [] when the counts cannot plan it (then it is split blindly); None without the Query Data API."""
+        spec = count_spec(part)
+        if spec is None:
+            return []
+        data = self._query_data(obs, spec, series=True)
+        if data is None:
+            return None
+        per_second = counts_by_second(part, spec["granularity"], data.get("series") or [])
+        if sum(per_second) < len(rows):
+            return []  # no usable series (a count never holds fewer events than the rows returned)
+        parts = plan(part, per_second, _trace_ids(rows), QUERY_RESULT_LIMIT)
+        return [] if parts == [part] else parts
+
     def _say_split(self, obs: HoneycombObservation, queries: int) -> None:
         if self.progress is not None and queries > 1:
             self.progress(
@@ -247,6 +262,17 @@ class HoneycombVerifier:
     def _query_rows(self, obs: HoneycombObservation, spec: dict[str, Any]) -> list[dict[str, Any]] | None:
         """The result rows of one query spec (created once, then re-run); None when the plan or the key
         refuses the Query Data API (``obs`` then says why)."""
+        data = self._query_data(obs, spec)
+        if data is None:
+            return None
+        rows = data.get("results") or []
+        return [row for row in rows if isinstance(row, dict)]
+
+    def _query_data(
+        self, obs: HoneycombObservation, spec: dict[str, Any], *, series: bool = False
+    ) -> dict[str, Any] | None:
+        """The ``data`` of one query result (``series`` only when asked for: then at most 1,000 results);
+        None when the Query Data API is refused."""
         key = repr(sorted(spec.items()))
         dataset = obs.dataset
         query_id = self._query_ids.get(key)
@@ -265,11 +291,11 @@ class HoneycombVerifier:
             "POST /1/query_results",
             {
                 "query_id": query_id,
-                "disable_series": True,
+                "disable_series": not series,
                 "disable_total_by_aggregate": True,
                 "disable_other_by_aggregate": True,
-                "limit": QUERY_RESULT_LIMIT,
-            },
+            }
+            | ({} if series else {"limit": QUERY_RESULT_LIMIT}),  # 10,000 is allowed only without series
         )
         obs.cost_units["query_results"] += 1
         if answer.status in (401, 402, 403):
@@ -277,8 +303,8 @@ class HoneycombVerifier:
             return None
         result = _expect_ok(answer, "POST /1/query_results")
         result = self._await_result(obs, dataset, result)
-        rows = (result.get("data") or {}).get("results") or []
-        return [row for row in rows if isinstance(row, dict)]
+        data = result.get("data")
+        return data if isinstance(data, dict) else {}
 
     def _await_result(self, obs: Observation, dataset: str, result: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + RESULT_TIMEOUT_S
@@ -448,26 +474,50 @@ class _Context:
     obs: HoneycombObservation
     spans: list[Span] = field(init=False)  # spans only (no span events / links)
     by_trace: dict[str, list[Span]] = field(init=False)  # every row of each sent trace, events included
+    # Indexed once, since every check asks for every request: a sent trace's spans (no events / links),
+    # its server spans, and its other spans.
+    _trace: dict[str, list[Span]] = field(init=False)
+    _servers: dict[str, list[Span]] = field(init=False)
+    _others: dict[str, list[Span]] = field(init=False)
+    _with_server: list[tuple[SentRequest, Span]] | None = field(init=False, default=None)  # see with_server()
+    unexpected_found: list[tuple[SentRequest, Span]] | None = field(init=False, default=None)  # _unexpected()
 
     def __post_init__(self) -> None:
-        self.spans = [s for s in self.obs.spans if not s.is_annotation]
+        self.spans = []
         self.by_trace = defaultdict(list)
+        self._trace, self._servers, self._others = defaultdict(list), defaultdict(list), defaultdict(list)
+        sent = self.idx.by_trace_id
         for s in self.obs.spans:
-            if s.trace_id in self.idx.by_trace_id:
-                self.by_trace[s.trace_id].append(s)
+            trace_id = s.trace_id
+            if not s.is_annotation:
+                self.spans.append(s)
+            if trace_id not in sent:
+                continue
+            self.by_trace[trace_id].append(s)
+            if s.is_annotation:
+                continue
+            self._trace[trace_id].append(s)
+            (self._servers if s.is_server else self._others)[trace_id].append(s)
 
-    def trace(self, r: SentRequest) -> list[Span]:
-        return [s for s in self.by_trace.get(r.trace_id, []) if not s.is_annotation]
+    def trace(self, r: SentRequest) -> Sequence[Span]:
+        return self._trace.get(r.trace_id, ())
 
-    def servers(self, r: SentRequest) -> list[Span]:
-        return [s for s in self.trace(r) if s.is_server]
+    def servers(self, r: SentRequest) -> Sequence[Span]:
+        return self._servers.get(r.trace_id, ())
 
     def server(self, r: SentRequest) -> Span | None:
-        servers = self.servers(r)
-        return servers[0] if len(servers) == 1 and servers[0].count == 1 else None
+        """The request's server span when exactly one arrived, once."""
+        servers = self._servers.get(r.trace_id)
+        return servers[0] if servers is not None and len(servers) == 1 and servers[0].count == 1 else None
 
-    def named(self, r: SentRequest, name: str) -> list[Span]:
-        return [s for s in self.trace(r) if s.name == name and not s.is_server]
+    def with_server(self) -> list[tuple[SentRequest, Span]]:
+        """The answered requests whose server span arrived exactly once, with it (several checks judge them)."""
+        if self._with_server is None:
+            self._with_server = [(r, span) for r in self.idx.answered if (span := self.server(r)) is not None]
+        return self._with_server
+
+    def named(self, r: SentRequest, name: str) -> Sequence[Span]:
+        return [s for s in self._others.get(r.trace_id, ()) if s.name == name]
 
     def queried(self, conditions: Sequence[Condition]) -> str | None:
         """Why ``conditions`` cannot be evaluated (a column the query did not read), or None."""
@@ -490,7 +540,7 @@ def _found_key(span: Span, idx: SentIndex) -> tuple[str, str]:
 
 
 def _expected_keys(r: SentRequest, exp: Expectations) -> list[tuple[str, str]]:
-    return [(r.request_id, "server")] + [(r.request_id, s.name) for s in exp.spans_for(r)]
+    return [(r.request_id, "server")] + [(r.request_id, s.name) for s in exp.expected(r).spans]
 
 
 def _describe(conditions: Sequence[Condition]) -> str:
@@ -561,17 +611,19 @@ def check_specs(exp: Expectations) -> list[CheckSpec[_Context]]:
 
 def _server_once(c: _Context) -> Findings:
     f = Findings()
-    by_request_id: dict[str, list[Span]] = defaultdict(list)
+    by_request_id: dict[str, list[Span]] | None = None  # server spans by request id: only a missing one needs it
     column = c.exp.honeycomb.request_id_attribute
-    for s in c.spans:
-        if s.is_server and (rid := s.text(column)):
-            by_request_id[rid].append(s)
     for r in c.idx.answered:
         servers = c.servers(r)
         n = sum(s.count for s in servers)
         if n == 1:
             f.ok()
         elif n == 0:
+            if by_request_id is None:
+                by_request_id = defaultdict(list)
+                for s in c.spans:
+                    if s.is_server and (rid := s.text(column)):
+                        by_request_id[rid].append(s)
             elsewhere = [s.trace_id for s in by_request_id.get(r.request_id, []) if s.trace_id != r.trace_id]
             hint = f"its server span is in trace {elsewhere[0]}: the traceparent was not used" if elsewhere else ""
             f.bad(r.request_id, "no server span", hint)
@@ -613,10 +665,8 @@ def _explain_missing(c: _Context, f: Findings, checked: Sequence[SentRequest], m
 
 def _each_server(c: _Context, judge: Callable[[SentRequest, Span], list[tuple[str, str]]]) -> Findings:
     f = Findings()
-    for r in c.idx.answered:
-        span = c.server(r)
-        if span is not None:
-            f.add(r.request_id, judge(r, span))
+    for r, span in c.with_server():
+        f.add(r.request_id, judge(r, span))
     return f
 
 
@@ -632,10 +682,8 @@ def _server_parent(c: _Context) -> Findings:
 
 
 def _server_name(c: _Context) -> Findings:
-    pattern = c.exp.honeycomb.server_name or ""
-    return _each_server(
-        c, lambda r, s: [] if re.search(fill(pattern, r, escape=True), s.name) else [("wrong name", repr(s.name))]
-    )
+    pattern = regex_template(c.exp.honeycomb.server_name or "")
+    return _each_server(c, lambda r, s: [] if pattern.search(r, s.name) else [("wrong name", repr(s.name))])
 
 
 def _condition_problems(
@@ -675,7 +723,7 @@ def _server_error(c: _Context) -> Findings:
 
 
 def _route_requests(c: _Context, route: str, span: SpanExpectation) -> list[SentRequest]:
-    return [r for r in c.idx.answered if c.exp.route_name(r) == route and span in c.exp.spans_for(r)]
+    return [r for r in c.idx.answered if (e := c.exp.expected(r)).route_name == route and span in e.spans]
 
 
 def _parent_span(c: _Context, r: SentRequest, parent: str) -> tuple[Span | None, str]:
@@ -758,11 +806,14 @@ def _orphans(c: _Context) -> Findings:
 def _duplicate_ids(c: _Context) -> Findings:
     f = Findings(unit="spans")
     for trace_id, rows in c.by_trace.items():
+        spans = [s for s in rows if not s.is_annotation and s.span_id]
+        if len({s.span_id for s in spans}) == len(spans) and all(s.count == 1 for s in spans):
+            f.checked += len(spans)  # the usual case: every id once
+            continue
         r = c.idx.by_trace_id[trace_id]
         counts: dict[str, list[Span]] = defaultdict(list)
-        for s in rows:
-            if not s.is_annotation and s.span_id:
-                counts[s.span_id].append(s)
+        for s in spans:
+            counts[s.span_id or ""].append(s)
         for span_id, same in counts.items():
             n = sum(s.count for s in same)
             if n == 1:
@@ -791,13 +842,16 @@ _VALID_SPAN_ID = re.compile(r"[0-9a-f]{16}")
 
 def _unexpected(c: _Context) -> list[tuple[SentRequest, Span]]:
     """Spans of answered requests' traces that are neither a server span nor a span the route lists for the
-    request's status, nor allowed by ``allow_unlisted``."""
+    request's status, nor allowed by ``allow_unlisted``. Worked out once per context (a check and the
+    report's extra count both need it)."""
+    if c.unexpected_found is not None:
+        return c.unexpected_found
     found = []
     for trace_id, rows in c.by_trace.items():
         r = c.idx.by_trace_id[trace_id]
         if r.status is None:
             continue  # never answered: nothing is expected of it
-        listed = {e.name for e in c.exp.spans_for(r)}
+        listed = {e.name for e in c.exp.expected(r).spans}
         found += [
             (r, s)
             for s in rows
@@ -806,6 +860,7 @@ def _unexpected(c: _Context) -> list[tuple[SentRequest, Span]]:
             and s.name not in listed
             and not c.exp.allows_unlisted("honeycomb", r, s.name)
         ]
+    c.unexpected_found = found
     return found
 
 

@@ -139,7 +139,7 @@ class RollbarVerifier:
         expected = {
             (r.request_id, spec.describe()): spec.count
             for r in ctx.idx.answered
-            for spec in expectations.occurrences_for(r)
+            for spec in expectations.expected(r).occurrences
         }
         found = [(o.request_id or f"occurrence {o.id}", ctx.spec_name(o)) for o in obs.occurrences]
         result = tally(found, ours=lambda key: key[0] in ctx.idx.by_request_id, expected=expected)
@@ -200,6 +200,8 @@ class _Context:
     exp: Expectations
     obs: RollbarObservation
     by_request: dict[str, list[Occurrence]] = field(init=False)
+    # what _unexpected_occurrences() found, once it has looked
+    unexpected_found: list[tuple[SentRequest, Occurrence]] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.by_request = defaultdict(list)
@@ -209,7 +211,7 @@ class _Context:
 
     def spec_name(self, o: Occurrence) -> str:
         r = self.idx.by_request_id.get(o.request_id or "")
-        spec = next((s for s in self.exp.occurrences_for(r) if matches(s, o)), None) if r else None
+        spec = next((s for s in self.exp.expected(r).occurrences if matches(s, o)), None) if r else None
         return spec.describe() if spec else "(unexpected)"
 
 
@@ -247,7 +249,7 @@ def check_specs(exp: Expectations) -> list[CheckSpec[_Context]]:
 
 
 def _route_requests(c: _Context, route: str, spec: OccurrenceExpectation) -> list[SentRequest]:
-    return [r for r in c.idx.answered if c.exp.route_name(r) == route and spec in c.exp.occurrences_for(r)]
+    return [r for r in c.idx.answered if (e := c.exp.expected(r)).route_name == route and spec in e.occurrences]
 
 
 def _per_request(route: str, spec: OccurrenceExpectation) -> Callable[[_Context], Findings]:
@@ -296,14 +298,18 @@ def _one_item(route: str, spec: OccurrenceExpectation) -> Callable[[_Context], C
 
 
 def _unexpected_occurrences(c: _Context) -> list[tuple[SentRequest, Occurrence]]:
-    """Occurrences of answered requests we sent that match none of the occurrences their route expects."""
+    """Occurrences of answered requests we sent that match none of the occurrences their route expects.
+    Worked out once per context (a check and the report's extra count both need it)."""
+    if c.unexpected_found is not None:
+        return c.unexpected_found
     found = []
     for rid, occurrences in c.by_request.items():
         r = c.idx.by_request_id.get(rid)
         if r is None or r.status is None:
             continue
-        specs = c.exp.occurrences_for(r)
+        specs = c.exp.expected(r).occurrences
         found += [(r, o) for o in occurrences if not any(matches(s, o) for s in specs)]
+    c.unexpected_found = found
     return found
 
 

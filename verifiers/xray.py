@@ -109,9 +109,10 @@ class XRayTrace:
         return roots, orphans
 
 
-def _fingerprint(summary: dict[str, Any]) -> str:
-    # MatchedEventTime says when this query matched, not what the trace holds.
-    return json.dumps({k: v for k, v in summary.items() if k != "MatchedEventTime"}, sort_keys=True, default=str)
+def _fingerprint(summary: dict[str, Any]) -> dict[str, Any]:
+    # MatchedEventTime says when this query matched, not what the trace holds. Compared as a dict (a deep
+    # comparison), not serialised: every summary of every poll is fingerprinted.
+    return {k: v for k, v in summary.items() if k != "MatchedEventTime"}
 
 
 def _complete(trace: XRayTrace) -> bool:
@@ -146,7 +147,7 @@ class XRayVerifier:
         self._connections = connections
         self._client = client  # built from the connections on the first poll unless given (tests: a Stubber)
         # trace id -> (its summary when fetched, the trace): BatchGetTraces is metered per trace on every poll
-        self._fetched: dict[str, tuple[str, XRayTrace]] = {}
+        self._fetched: dict[str, tuple[dict[str, Any], XRayTrace]] = {}
 
     def __repr__(self) -> str:
         return f"XRayVerifier(endpoint={self._connections.xray_endpoint_url or 'AWS'!r})"
@@ -328,6 +329,7 @@ class _Context:
     exp: Expectations
     obs: XRayObservation
     sampled: list[_Sampled] = field(init=False)
+    unexpected_found: list[tuple[SentRequest, Node]] | None = field(init=False, default=None)  # _unexpected()
 
     def __post_init__(self) -> None:
         self.sampled = []
@@ -558,7 +560,7 @@ def _segment_fields(c: _Context) -> Findings:
 
 
 def _route_sampled(c: _Context, route: str, sub: SubsegmentExpectation) -> list[_Sampled]:
-    return [s for s in c.sampled if c.exp.route_name(s.request) == route and sub in c.exp.subsegments_for(s.request)]
+    return [s for s in c.sampled if (e := c.exp.expected(s.request)).route_name == route and sub in e.subsegments]
 
 
 def _named(s: _Sampled, name: str) -> list[Node]:
@@ -640,16 +642,20 @@ def _closed_once(c: _Context) -> Findings:
 
 def _unexpected(c: _Context) -> list[tuple[SentRequest, Node]]:
     """Subsegments in the service's segments of sampled traces whose name the route does not list for the
-    request's status (nor ``allow_unlisted``). Misplaced or repeated listed ones are the placement check's."""
+    request's status (nor ``allow_unlisted``). Misplaced or repeated listed ones are the placement check's.
+    Worked out once per context (a check and the report's extra count both need it)."""
+    if c.unexpected_found is not None:
+        return c.unexpected_found
     found = []
     for s in c.sampled:
-        listed = {e.name for e in c.exp.subsegments_for(s.request)}
+        listed = {e.name for e in c.exp.expected(s.request).subsegments}
         for segment in c.segments(s):
             found += [
                 (s.request, n)
                 for n in segment.walk()
                 if n is not segment and n.name not in listed and not c.exp.allows_unlisted("xray", s.request, n.name)
             ]
+    c.unexpected_found = found
     return found
 
 

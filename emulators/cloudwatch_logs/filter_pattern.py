@@ -43,11 +43,19 @@ class TermPattern:
     optionals: list[Callable[[str], bool]] = field(default_factory=list)
 
     def matches(self, message: str) -> bool:
+        # Plain loops, not all()/any() over generators: a read tests every event it scans.
         if self.includes or self.excludes:
-            return all(term(message) for term in self.includes) and not any(term(message) for term in self.excludes)
-        if self.optionals:
-            return any(term(message) for term in self.optionals)
-        return True
+            for term in self.includes:
+                if not term(message):
+                    return False
+            for term in self.excludes:
+                if term(message):
+                    return False
+            return True
+        for term in self.optionals:
+            if term(message):
+                return True
+        return not self.optionals
 
 
 def compile_filter_pattern(text: str | None) -> FilterPattern:

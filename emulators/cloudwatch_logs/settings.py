@@ -47,4 +47,5 @@ class RequestContext:
         return f"arn:aws:logs:{self.region}:{self.settings.account_id}:log-group:{group_name}"
 
     def event_size(self, message: str) -> int:
-        return len(message.encode("utf-8")) + self.settings.event_overhead_bytes
+        size = len(message) if message.isascii() else len(message.encode("utf-8"))  # isascii() is O(1)
+        return size + self.settings.event_overhead_bytes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ def calc_key(op: str, column: str | None) -> str:
 
 def calculate(op: str, column: str | None, rows: Sequence[Row], usage_mode: bool = False) -> Any:
     if op == "COUNT":
-        return len(rows) if usage_mode else sum(weight for _, weight, _ in rows)
+        return len(rows) if usage_mode else sum(map(operator.itemgetter(1), rows))
     assert column is not None  # validated: every op but COUNT names a column
     if op == "COUNT_DISTINCT":
         return len({(type(v).__name__, v) for _, _, f in rows if (v := f.get(column)) is not None})
@@ -96,11 +97,18 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (1, str(value))
 
 
-def order_rows(rows: list[dict[str, Any]], keys: Sequence[tuple[str, bool]]) -> list[dict[str, Any]]:
-    """Sort result rows by (key, descending) pairs, first pair most significant; nulls last."""
-    for key, descending in reversed(keys):
-        present = [r for r in rows if r.get(key) is not None]
-        absent = [r for r in rows if r.get(key) is None]
-        present.sort(key=lambda r: _sort_key(r[key]), reverse=descending)
+def order_rows(rows: list[tuple[Any, ...]], keys: Sequence[tuple[int | None, bool]]) -> list[tuple[Any, ...]]:
+    """Sort result rows (tuples) by (column index, descending) pairs, first pair most significant; nulls
+    last. A key that is no column of the rows (index None) is null in every row: it keeps their order."""
+    for index, descending in reversed(keys):
+        if index is None:
+            continue
+        present = [r for r in rows if r[index] is not None]
+        absent = [r for r in rows if r[index] is None]
+        if all(type(r[index]) in (int, float) for r in present):
+            # Numbers only (the usual COUNT): the same order as _sort_key's, without a tuple per row.
+            present.sort(key=operator.itemgetter(index), reverse=descending)
+        else:
+            present.sort(key=lambda r: _sort_key(r[index]), reverse=descending)
         rows = present + absent
     return rows

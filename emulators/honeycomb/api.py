@@ -22,15 +22,16 @@ from werkzeug.wrappers import Request, Response
 
 from emulators._wsgi import PayloadError, json_response, parse_json, read_body
 from emulators.honeycomb.ingest import handle_traces
+from emulators.honeycomb.prefilter import sql_prefilters
 from emulators.honeycomb.query import (
     MAX_LIMIT,
     QueryError,
     RunOptions,
     check_column_types,
+    reads_columns,
     referenced_columns,
     resolve_window,
     run_query,
-    sql_prefilters,
     unsupported_reason,
     validate_spec,
 )
@@ -248,7 +249,7 @@ class HoneycombApi:
         if reason:
             raise QueryError(reason, status=501)
         slugs = [d.slug for d in self.store.list_datasets()] if dataset is None else [dataset.slug]
-        rows = self.store.iter_events(slugs, window.start, window.end, sql_prefilters(spec))
+        rows = self.store.iter_events(slugs, window.start, window.end, sql_prefilters(spec), reads_columns(spec))
         result_id = new_id()
         query = {**spec, "id": stored.id}
         links = self._links(slug, result_id)
@@ -284,7 +285,8 @@ class HoneycombApi:
     def _get_result(self, request: Request, access: ApiKeyAccess, slug: str, result_id: str) -> Response:
         self._require_query_data()
         self._require(access, "columns", "queries")
-        found = self.store.get_query_result(result_id)
+        found = self.store.get_query_result_json(result_id)
         if found is None or found[0] != slug:
             return problem(404, "Query result not found")
-        return json_response(found[1])
+        # Stored as json.dumps wrote it: the same bytes json_response would send (results run to megabytes).
+        return Response(found[1], content_type="application/json")

@@ -35,6 +35,11 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def is_scalar(value: Any) -> bool:
+    """A value a filter may compare with: string, number or boolean."""
+    return isinstance(value, (str, int, float, bool))
+
+
 def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -87,7 +92,12 @@ def _ordered(compare: Callable[[Any, Any], bool]) -> Callable[[Any], ValueTest]:
 def _text(compare: Callable[[str, str], bool], negate: bool = False) -> Callable[[Any], ValueTest]:
     def build(raw: Any) -> ValueTest:
         needle = as_text(raw)
-        return lambda value: compare(as_text(value), needle) != negate
+
+        def test(value: Any) -> bool:
+            # A str is its own text (as_text's str(value)); skipping the call matters once per event.
+            return compare(value if type(value) is str else as_text(value), needle) != negate
+
+        return test
 
     return build
 
@@ -138,9 +148,52 @@ def compile_filter(column: str, op: str, raw: Any) -> Predicate:
 
 
 def compile_filters(filters: Sequence[dict[str, Any]], combination: str) -> Predicate:
+    prefixes = _prefix_set(filters, combination)
+    if prefixes is not None:
+        return prefixes
     predicates = [compile_filter(f["column"], f["op"], f.get("value")) for f in filters]
     if not predicates:
         return lambda event: True
+    if len(predicates) == 1:
+        return predicates[0]
+    # Plain loops, not any()/all() over a generator: this runs once per event.
     if combination == "OR":
-        return lambda event: any(p(event) for p in predicates)
-    return lambda event: all(p(event) for p in predicates)
+
+        def some(event: dict[str, Any]) -> bool:
+            for predicate in predicates:
+                if predicate(event):
+                    return True
+            return False
+
+        return some
+
+    def every(event: dict[str, Any]) -> bool:
+        for predicate in predicates:
+            if not predicate(event):
+                return False
+        return True
+
+    return every
+
+
+def _prefix_set(filters: Sequence[dict[str, Any]], combination: str) -> Predicate | None:
+    """Several ``starts-with`` OR-ed (or ``does-not-start-with`` AND-ed) on one column, optionally OR-ed
+    with its ``does-not-exist``, as one str.startswith over a tuple: the same answer, one test per event."""
+    wanted = "starts-with" if combination == "OR" else "does-not-start-with"
+    ops = {f["op"] for f in filters}
+    if len(filters) < 2 or len({f["column"] for f in filters}) != 1 or not ops <= {wanted, "does-not-exist"}:
+        return None
+    if wanted not in ops or (combination == "AND" and "does-not-exist" in ops):
+        return None
+    column = filters[0]["column"]
+    needles = tuple(as_text(f.get("value")) for f in filters if f["op"] == wanted)
+    or_missing = "does-not-exist" in ops
+    negate = wanted == "does-not-start-with"
+
+    def predicate(event: dict[str, Any]) -> bool:
+        value = event.get(column)
+        if value is None:
+            return or_missing
+        return (value if type(value) is str else as_text(value)).startswith(needles) != negate
+
+    return predicate

@@ -9,8 +9,9 @@ running them answers 501 with the reason: never a silently wrong result.
 
 from __future__ import annotations
 
+import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,14 +28,14 @@ from emulators.honeycomb.aggregate import (
 )
 from emulators.honeycomb.filters import (
     FILTER_OPS,
-    INCOMPARABLE,
     LIST_OPS,
     VALUELESS_OPS,
-    coerce,
+    Predicate,
     compile_filters,
     is_number,
+    is_scalar,
 )
-from emulators.honeycomb.store import Prefilter
+from emulators.honeycomb.store import NO_COLUMNS
 
 CALC_OPS = (
     "COUNT", "CONCURRENCY", "SUM", "AVG", "COUNT_DISTINCT", "HEATMAP", "MAX", "MIN",
@@ -142,14 +143,10 @@ def _validate_filter(where: str, item: dict[str, Any]) -> None:
         if value is not None:
             raise QueryError(f"{where}.value: {op} takes no value")
     elif op in LIST_OPS:
-        if not isinstance(value, list) or not value or not all(_is_scalar(v) for v in value):
+        if not isinstance(value, list) or not value or not all(is_scalar(v) for v in value):
             raise QueryError(f"{where}.value: {op} needs a non-empty list of values")
-    elif not _is_scalar(value):
+    elif not is_scalar(value):
         raise QueryError(f"{where}.value: {op} needs a single string, number or boolean value")
-
-
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool))
 
 
 def _validate_order(
@@ -294,76 +291,129 @@ class RunOptions:
     other_by_aggregate: bool = False
 
 
-def sql_prefilters(spec: dict[str, Any]) -> list[Prefilter]:
-    """AND-ed ``=``/``in`` filters on text values that SQL can apply exactly like the evaluator.
-
-    Only text that no number or boolean could equal after coercion qualifies, and only for
-    plain column names, so the prefilter never drops an event the evaluator would keep.
-    """
-    filters = spec.get("filters") or []
-    if spec.get("filter_combination", "AND") == "OR" and len(filters) > 1:
-        return []
-    found = []
-    for f in filters:
-        values = [f.get("value")] if f["op"] == "=" else f.get("value") if f["op"] == "in" else None
-        column = f["column"]
-        if values and '"' not in column and "\\" not in column and all(_text_only(v) for v in values):
-            found.append(Prefilter(column, tuple(values)))
-    return found
+def reads_columns(spec: dict[str, Any]) -> bool:
+    """Whether evaluating the query looks at any event's columns (filters, breakdowns, calculations on a
+    column); a COUNT over time alone does not, and needs no event decoded."""
+    return bool(spec.get("filters") or spec.get("breakdowns") or any(col for _, col in calculations(spec)))
 
 
-def _text_only(value: Any) -> bool:
-    return isinstance(value, str) and coerce(0, value) is INCOMPARABLE and coerce(True, value) is INCOMPARABLE
+# A group: its breakdown values, then their types (True, 1 and 1.0 are equal in Python, separate groups
+# here). One flat tuple: the fewer objects a query keeps alive per group, the less the GC has to walk.
+GroupKey = tuple[Any, ...]
+
+
+@dataclass
+class _Groups:
+    """The matching events by group: each group's COUNT, and its events when anything else needs them."""
+
+    counts: dict[GroupKey, int]
+    members: dict[GroupKey, list[Row]]
+
+
+class _Keep(enum.Enum):
+    """What a query needs of each group's events besides the COUNT."""
+
+    NOTHING = "nothing"
+    TIMES = "times"  # time and weight: a COUNT series
+    EVENTS = "events"  # the columns too: other calculations
+
+
+def _group(
+    rows: Iterable[Row], match: Predicate | None, breakdowns: list[str], usage_mode: bool, keep: _Keep
+) -> _Groups:
+    groups = _Groups({}, {})
+    counts, members = groups.counts, groups.members
+    for row in rows:  # once per event in the window: kept lean
+        fields = row[2]
+        if match is not None and not match(fields):
+            continue
+        values = tuple(map(fields.get, breakdowns))
+        key = values + tuple(map(type, values))
+        counts[key] = counts.get(key, 0) + (1 if usage_mode else row[1])
+        if keep is not _Keep.NOTHING:
+            if keep is _Keep.TIMES:
+                row = (row[0], row[1], NO_COLUMNS)  # a COUNT series needs no columns: don't hold on to them
+            group = members.get(key)
+            if group is None:
+                members[key] = [row]
+            else:
+                group.append(row)
+    return groups
+
+
+class _Calculations:
+    def __init__(self, calcs: list[tuple[str, str | None]], usage_mode: bool) -> None:
+        self.calcs = calcs
+        self.usage_mode = usage_mode
+        self.count_only = all(op == "COUNT" for op, _ in calcs)
+
+    def values(self, events: Sequence[Row], count: int | None = None) -> tuple[Any, ...]:
+        """Each calculation over ``events``; ``count``: their COUNT when already known."""
+        if count is None:
+            count = calculate("COUNT", None, events, self.usage_mode)
+        if self.count_only:
+            return (count,) * len(self.calcs)
+        return tuple(count if op == "COUNT" else calculate(op, col, events, self.usage_mode) for op, col in self.calcs)
 
 
 def run_query(spec: dict[str, Any], rows: Iterable[Row], window: Window, options: RunOptions) -> dict[str, Any]:
     """The ``data`` of a query result: results (and series, totals) for the matching events."""
-    match = compile_filters(spec.get("filters") or [], spec.get("filter_combination", "AND"))
+    filters = spec.get("filters") or []
+    match = compile_filters(filters, spec.get("filter_combination", "AND")) if filters else None
     breakdowns: list[str] = spec.get("breakdowns") or []
-    calcs = calculations(spec)
-    usage_mode = bool(spec.get("usage_mode"))
-    groups: dict[tuple[Any, ...], list[Row]] = {}
-    for row in rows:
-        if match(row[2]):
-            key = tuple(_group_value(row[2].get(b)) for b in breakdowns)
-            groups.setdefault(key, []).append(row)
+    calcs = _Calculations(calculations(spec), bool(spec.get("usage_mode")))
+    names = [calc_key(op, col) for op, col in calcs.calcs]
+    columns = [*breakdowns, *names]  # a result row's keys, in order (a repeated name keeps its first place)
+    # COUNT needs only a running total per group; only other calculations and the series need the events.
+    if not calcs.count_only:
+        keep = _Keep.EVENTS
+    else:
+        keep = _Keep.NOTHING if options.disable_series else _Keep.TIMES
+    groups = _group(rows, match, breakdowns, calcs.usage_mode, keep)
+    members = groups.members
 
-    def summarize(key: tuple[Any, ...], members: Sequence[Row]) -> dict[str, Any]:
-        values = {b: v for b, (_, v) in zip(breakdowns, key, strict=True)}
-        values.update({calc_key(op, col): calculate(op, col, members, usage_mode) for op, col in calcs})
-        return values
+    width = len(breakdowns)
+    # Rows are ranked as tuples (breakdown values, calculations, then the group's key) and only those shown
+    # become dicts; a repeated column name reads as the dict would hold it: its last value.
+    index = {name: i for i, name in enumerate(columns)}
 
-    table = [(summarize(key, members), key) for key, members in groups.items()]
-    table = [(row, key) for row, key in table if _passes_havings(row, spec.get("havings") or [])]
-    ordered = order_rows([row for row, _ in table], _order_keys(spec, calcs))
-    keys_by_row = {id(row): key for row, key in table}
+    def as_dict(values: tuple[Any, ...]) -> dict[str, Any]:
+        # Filled from a literal: the GC never tracks such a dict of scalars (dict(...) would be tracked).
+        row: dict[str, Any] = {}
+        row.update(zip(columns, values, strict=True))
+        return row
+
+    def summarize(values: tuple[Any, ...], events: Sequence[Row]) -> dict[str, Any]:
+        return as_dict(values + calcs.values(events))
+
+    table = [key[:width] + calcs.values(members.get(key, ()), count) + (key,) for key, count in groups.counts.items()]
+    havings = spec.get("havings") or []
+    if havings:
+        table = [row for row in table if _passes_havings(row, index, havings)]
+    ordered = order_rows(table, [(index.get(name), descending) for name, descending in _order_keys(spec, calcs.calcs)])
     limit = options.limit if options.disable_series and options.limit else spec.get("limit") or DEFAULT_LIMIT
     shown = ordered[:limit]
-    shown_keys = [keys_by_row[id(row)] for row in shown]
-    data: dict[str, Any] = {"series": [], "results": [{"data": row} for row in shown]}
+    shown_keys: list[GroupKey] = [row[-1] for row in shown]
+    data: dict[str, Any] = {"series": [], "results": [{"data": as_dict(row[:-1])} for row in shown]}
     if not options.disable_series:
-        data["series"] = _series(spec, window, [(key, groups[key]) for key in shown_keys], summarize)
+        data["series"] = _series(spec, window, [(key[:width], members[key]) for key in shown_keys], summarize)
     if options.total_by_aggregate:
-        everything = [row for members in groups.values() for row in members]
-        data["total_by_aggregate"] = {"data": _aggregates(calcs, everything, usage_mode)}
+        everything = [row for events in members.values() for row in events]
+        total = calcs.values(everything, sum(groups.counts.values()))
+        data["total_by_aggregate"] = {"data": dict(zip(names, total, strict=True))}
     if options.other_by_aggregate:
-        hidden = set(groups) - set(shown_keys)
-        others = [row for key in hidden for row in groups[key]]
-        data["other_by_aggregate"] = {"data": _aggregates(calcs, others, usage_mode)}
+        shown_set = set(shown_keys)
+        hidden = [key for key in groups.counts if key not in shown_set]
+        others = [row for key in hidden for row in members.get(key, ())]
+        other = calcs.values(others, sum(groups.counts[key] for key in hidden))
+        data["other_by_aggregate"] = {"data": dict(zip(names, other, strict=True))}
     return data
 
 
-def _group_value(value: Any) -> tuple[str, Any]:
-    # Tag with the type so True, 1 and 1.0 stay separate groups.
-    return (type(value).__name__, value)
-
-
-def _aggregates(calcs: list[tuple[str, str | None]], rows: Sequence[Row], usage_mode: bool) -> dict[str, Any]:
-    return {calc_key(op, col): calculate(op, col, rows, usage_mode) for op, col in calcs}
-
-
-def _passes_havings(row: dict[str, Any], havings: list[dict[str, Any]]) -> bool:
-    return all(having_passes(row[calc_key(h["calculate_op"], h.get("column"))], h["op"], h["value"]) for h in havings)
+def _passes_havings(row: tuple[Any, ...], index: dict[str, int], havings: list[dict[str, Any]]) -> bool:
+    return all(
+        having_passes(row[index[calc_key(h["calculate_op"], h.get("column"))]], h["op"], h["value"]) for h in havings
+    )
 
 
 def _order_keys(spec: dict[str, Any], calcs: list[tuple[str, str | None]]) -> list[tuple[str, bool]]:
@@ -379,7 +429,10 @@ def _order_keys(spec: dict[str, Any], calcs: list[tuple[str, str | None]]) -> li
 
 
 def _series(
-    spec: dict[str, Any], window: Window, groups: list[tuple[tuple[Any, ...], list[Row]]], summarize: Any
+    spec: dict[str, Any],
+    window: Window,
+    groups: list[tuple[tuple[Any, ...], list[Row]]],
+    summarize: Callable[[tuple[Any, ...], Sequence[Row]], dict[str, Any]],
 ) -> list[dict[str, Any]]:
     duration = max(1, window.end - window.start)
     # Unspecified default granularity: about 120 buckets per result.

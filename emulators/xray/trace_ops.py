@@ -56,13 +56,15 @@ def batch_get_traces(store: XRayStore, body: dict[str, Any], limits: QueryLimits
     trace_ids = string_list(body, "TraceIds", min_items=1, max_items=MAX_BATCH_GET_TRACE_IDS)
     traces = []
     unprocessed = []
-    for trace_id in dict.fromkeys(trace_ids):
-        docs = store.documents(trace_id)
+    wanted = list(dict.fromkeys(trace_ids))
+    documents, summaries = store.documents_of(wanted), store.summaries_of(wanted)
+    for trace_id in wanted:
+        docs = documents.get(trace_id)
         if not docs:
             unprocessed.append(trace_id)
             continue
         trace = assemble(trace_id, docs)
-        summary = store.summary(trace_id) or {}
+        summary = summaries.get(trace_id) or {}
         entry: dict[str, Any] = {
             "Id": trace_id,
             "LimitExceeded": trace.size_bytes > limits.trace_size_limit_bytes,
@@ -98,8 +100,11 @@ def get_trace_summaries(store: XRayStore, body: dict[str, Any], limits: QueryLim
     summaries: list[dict[str, Any]] = []
     scanned = 0
     exhausted = False
+    # Read a page's worth first (all match without a filter), then more each time a filter rejects many.
+    size = limits.page_size
     while len(summaries) < limits.page_size and scanned < limits.scan_limit:
-        chunk = store.scan(range_type, start, end, cursor, min(_SCAN_CHUNK, limits.scan_limit - scanned))
+        chunk = store.scan(range_type, start, end, cursor, min(size, _SCAN_CHUNK, limits.scan_limit - scanned))
+        size *= 2
         if not chunk:
             exhausted = True
             break

@@ -24,9 +24,11 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from emulators._server import serve
+from emulators.stack import LocalStack, StackConfig
 from emulators.xray.api import XRaySettings, create_app
 from emulators.xray.daemon import XRayDaemon
 from emulators.xray.store import XRayStore
+from tracedrill import local
 
 REPO = Path(__file__).resolve().parents[2]
 JOURNAL_RULES = REPO / "target_app" / "xray-sampling-rules.json"
@@ -401,3 +403,23 @@ def test_command_line_daemon_relays_and_flushes_on_sigterm(api, client, tmp_path
             process.kill()
     assert fetch(client, [doc["trace_id"]]) == {doc["trace_id"]: [doc]}
     assert "'forwarded': 1" in log_file.read_text()
+
+
+def test_a_stack_on_ipv6_loopback_keeps_the_daemon_where_the_sdk_can_reach_it(env, tmp_path):
+    # The SDK splits AWS_XRAY_DAEMON_ADDRESS on ':' and sends over IPv4: "::1:2000" would not even parse.
+    config = StackConfig(data_dir=tmp_path / "stack", host="::1", ports=local.LocalPorts.ephemeral())
+    with LocalStack(config) as stack:
+        endpoints = stack.endpoints
+        assert endpoints.xray_api.startswith("http://[::1]:")
+        rec = AWSXRayRecorder()
+        rec.configure(daemon_address=endpoints.xray_daemon, context_missing="LOG_ERROR", sampling=False)
+        segment = rec.begin_segment("backend-flask")
+        rec.end_segment()
+        reader = boto3.client(
+            "xray",
+            endpoint_url=endpoints.xray_api,
+            region_name=local.LOCAL_AWS_REGION,
+            aws_access_key_id="reader",
+            aws_secret_access_key="reader-secret",
+        )
+        assert [doc["id"] for doc in arrived(reader, segment.trace_id)] == [segment.id]

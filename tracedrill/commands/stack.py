@@ -34,7 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     stack = subparsers.add_parser("stack", help="the local backends")
     actions = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
     up = actions.add_parser("up", help="run the local stack in the foreground (Ctrl-C stops it)")
-    up.add_argument("--host", default=local.LOCAL_HOST, help="address to bind (default 127.0.0.1, loopback only)")
+    up.add_argument(
+        "--host",
+        default=local.LOCAL_HOST,
+        help="address to bind (default 127.0.0.1, loopback only; with an IPv6 address the X-Ray daemon still "
+        "binds 127.0.0.1, the only kind of address the X-Ray SDK can send to)",
+    )
     up.add_argument(
         "--data-dir",
         type=Path,
