@@ -67,8 +67,8 @@ def run(config: BenchConfig) -> Section:
         f"app's maximum req/s (median of all route-rounds); connection errors: {errors}."
     )
     section.findings.append(
-        "Most of the added CPU is the stock SDKs' own (see the in-process split below): pyrollbar's `thread` "
-        "handler starts a thread and posts once per item, which dominates `rollbar_test` and `fault`."
+        "Most of the added CPU is the stock SDKs' own (see the in-process split below): pyrollbar builds and "
+        "posts one HTTP request per item, which dominates `rollbar_test` and `fault`."
     )
     return section
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
@@ -28,11 +29,19 @@ class _Body(LimitedStream):
     """One request's body on a kept-alive connection: reads end at its Content-Length, and a read asking
     for more (werkzeug discards leftovers with read(10 MB)) allocates only what is left."""
 
+    disconnected = False  # the client stopped sending before its Content-Length
+
     def read(self, size: int | None = -1) -> bytes:
         remaining = self.limit - self.tell()
         if size is None or size < 0 or size > remaining:
             size = remaining
-        return super().read(size) if size > 0 else b""
+        try:
+            return super().read(size) if size > 0 else b""
+        except ClientDisconnected:
+            # The app sees a short body (and answers it as malformed, 400) rather than an exception and a
+            # 500 with a logged traceback; the connection then closes.
+            self.disconnected = True
+            return b""
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -66,6 +75,8 @@ class QuietHandler(WSGIRequestHandler):
         try:
             super().run_wsgi()
             body.exhaust()  # the unread rest of this body, so that the next request starts where it should
+            if body.disconnected:
+                self.close_connection = True
         except (ClientDisconnected, OSError):
             self.close_connection = True
         finally:
@@ -157,6 +168,25 @@ class ServedApp:
         self.thread.join(timeout=5)
 
 
+_SHORT_BODY = b"the request body ended before its Content-Length\n"
+
+
+def _answering_short_bodies(app: Any) -> Any:
+    """``app`` answering 400 when the client stopped sending before its Content-Length (werkzeug raises
+    ClientDisconnected in the app's read, which would otherwise be a 500 and a logged traceback)."""
+
+    def answer(environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            return app(environ, start_response)
+        except ClientDisconnected:
+            headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(_SHORT_BODY)))]
+            # exc_info: replaces what the app may have set, as long as nothing was sent yet.
+            start_response("400 Bad Request", headers + [("Connection", "close")], sys.exc_info())
+            return [_SHORT_BODY]
+
+    return answer
+
+
 def serve(
     name: str, app: Any, host: str = "127.0.0.1", port: int = 0, family: socket.AddressFamily | None = None
 ) -> ServedApp:
@@ -172,7 +202,7 @@ def serve(
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((host, port))
         listener.listen(128)
-        server = _Server(host, port, app, QuietHandler, fd=listener.fileno())
+        server = _Server(host, port, _answering_short_bodies(app), QuietHandler, fd=listener.fileno())
     finally:
         listener.close()  # the server holds its own duplicate of the descriptor
     # A short poll interval so stop() returns promptly (the default 0.5 s adds up across tests).

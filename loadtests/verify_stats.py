@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from verifiers.model import NOTHING_TO_CHECK
+from verifiers.model import is_vacuous
 
 REQUEST_TYPE = "VERIFY"
 ALWAYS_FAILING = frozenset({"fail", "timed-out"})
@@ -46,7 +46,7 @@ def verify_entries(status: Mapping[str, Any]) -> list[VerifyEntry]:
         entries.append(VerifyEntry(backend, _elapsed_ms(status), f"{state}: {counts}" if state in failing else None))
     for check in status.get("checks", []):
         state, detail = check["state"], check.get("detail", "")
-        vacuous = state == "unverifiable" and detail.startswith(NOTHING_TO_CHECK)  # decided nothing either way
+        vacuous = is_vacuous(state, detail)  # decided nothing either way
         failure = f"{state}: {detail}" if state in failing and not vacuous else None
         entries.append(VerifyEntry(f"{check['backend']}: {check['name']}", _elapsed_ms(status), failure))
     return entries

@@ -132,6 +132,16 @@ DEFAULT_EXPECTATIONS = Path(__file__).resolve().with_name("expectations") / "cru
 
 PLACEHOLDERS = ("request_id", "trace_id", "parent_span_id", "method", "path", "status", "name")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Shapes each placeholder's value takes at check time (inserted with re.escape, as fill() does).
+_SAMPLE_VALUES = {
+    "request_id": ("0af9", "x"),
+    "trace_id": ("0af9",),
+    "parent_span_id": ("0af9", ""),
+    "method": ("GET", "DELETE"),
+    "path": ("/api/a-b/1", "/"),
+    "status": ("200", ""),
+    "name": ("a-b", "user_activities"),
+}
 _OPS = ("exists", "absent", ">=", "<=", "!=", "=", ">", "<", "~")
 LEVELS = ("critical", "error", "warning", "info", "debug")
 MISSING: Any = object()  # a condition's value when the attribute is not there at all
@@ -691,11 +701,29 @@ class _Parser:
 
     def regex(self, pattern: str, where: str) -> re.Pattern[str]:
         self.placeholders(pattern, where)
+
+        def filled(name: str = "", value: str = "x") -> str:
+            text = re.escape(value)  # as fill() inserts it at check time
+            return _PLACEHOLDER.sub(
+                lambda m: (text if m[1] == name else "x") if m[1] in PLACEHOLDERS else m[0], pattern
+            )
+
         try:
             # Compile with placeholders filled by a neutral value, as they will be at check time.
-            return re.compile(_PLACEHOLDER.sub(lambda m: "x" if m[1] in PLACEHOLDERS else m[0], pattern))
+            compiled = re.compile(filled())
         except re.error as exc:
             raise self.error(where, f"invalid regex {pattern!r}: {exc}") from exc
+        # Values a placeholder takes at check time may break what "x" did not (a character range like
+        # [a-{method}], a group name like (?P<{name}>...)): try each placeholder with a few of its shapes.
+        for name in set(_PLACEHOLDER.findall(pattern)):
+            for value in _SAMPLE_VALUES[name]:
+                try:
+                    re.compile(filled(name, value))
+                except re.error as exc:
+                    raise self.error(
+                        where, f"regex {pattern!r} breaks once {{{name}}} is filled with a value like {value!r}: {exc}"
+                    ) from exc
+        return compiled
 
     def patterns(self, table: Mapping[str, Any], where: str) -> tuple[str, ...]:
         """The table's ``allow_unlisted``: a list of regexes (placeholders allowed)."""

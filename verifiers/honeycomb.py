@@ -31,6 +31,7 @@ from verifiers.base import (
     all_unverifiable,
     by_process,
     run_checks,
+    run_spec,
     unverifiable,
     verdict,
 )
@@ -933,7 +934,7 @@ def _run_truncated(specs: Sequence[CheckSpec[_Context]], ctx: _Context) -> list[
     reason = f"the query result hit the {QUERY_RESULT_LIMIT}-row limit, so spans may be cut off"
     results = []
     for spec in specs:
-        outcome = spec.run(ctx)
+        outcome = run_spec(BACKEND, spec, ctx)
         if isinstance(outcome, CheckResult):
             keep = outcome.status == "fail"
             results.append(outcome if keep else unverifiable(BACKEND, spec.name, f"{reason}; {outcome.detail}"))

@@ -108,9 +108,8 @@ class Part:
         else:
             targets = [p for d in HEX if not self._excludes(p := self.prefix + d)]
         parts += [Part(self.start, self.end, t, tuple(e for e in self.excluded if e.startswith(t))) for t in targets]
-        digits = {self.prefix + d for d in HEX}
-        if digits <= set(targets) | set(self.excluded):
-            return parts  # every next digit has its part (or was excluded before): no rest
+        # The rest, even when every next hex digit has its part: a trace id may be empty, shorter than the
+        # prefix, or not lowercase hex at all (OTLP allows an empty one; a span attribute may set any value).
         return parts + [replace(self, excluded=self.excluded + tuple(targets))]
 
     def _holds(self, trace_id: str) -> bool:

@@ -18,6 +18,13 @@ BACKENDS: tuple[Backend, ...] = ("honeycomb", "xray", "cloudwatch_logs", "rollba
 CheckStatus = Literal["pass", "fail", "unverifiable", "timed-out"]
 # How a check with an empty subject begins its detail: it decided nothing either way (see verifiers/base.py).
 NOTHING_TO_CHECK = "nothing to check"
+# How a statistical check begins its detail when the run was too small to decide it (a longer one would).
+TOO_FEW_TO_TELL = "too few requests to tell"
+
+
+def is_vacuous(status: str, detail: str) -> bool:
+    """Unverifiable for want of data, not because the backend cannot say: such a check does not fail a run."""
+    return status == "unverifiable" and detail.startswith((NOTHING_TO_CHECK, TOO_FEW_TO_TELL))
 
 
 @dataclass(frozen=True)
@@ -74,8 +81,8 @@ class CheckResult:
 
     @property
     def vacuous(self) -> bool:
-        """Unverifiable because there was nothing to look at (e.g. no request of the route was sent)."""
-        return self.status == "unverifiable" and self.detail.startswith(NOTHING_TO_CHECK)
+        """Unverifiable for want of data (no request of the route was sent, too few to decide)."""
+        return is_vacuous(self.status, self.detail)
 
 
 @dataclass

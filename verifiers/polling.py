@@ -118,10 +118,14 @@ def poll_backend(
                 last_report = polled_at
             stable_for = polled_at - last_change
             if polls >= 2 and stable_for >= settings.settle_s:
-                result.wait = WaitOutcome("settled", clock() - started, polls, complete_after_s=last_change - started)
+                result.wait = WaitOutcome(
+                    "settled", clock() - started, polls, complete_after_s=round(last_change - started, 3)
+                )
                 return result
         if clock() - started >= settings.deadline_s:
-            result.wait = WaitOutcome("deadline", clock() - started, polls, complete_after_s=last_change - started)
+            result.wait = WaitOutcome(
+                "deadline", clock() - started, polls, complete_after_s=round(last_change - started, 3)
+            )
             return result
         sleep(max(0.0, interval - (clock() - polled_at)))
 

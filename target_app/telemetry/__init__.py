@@ -36,7 +36,7 @@ class TelemetryOverrides:
     xray_recorder: AWSXRayRecorder | None = None
     xray_emitter: UDPEmitter | None = None
     log_handler: logging.Handler | None = None
-    rollbar_handler: rollbar_setup.RollbarHandler = "thread"
+    rollbar_handler: rollbar_setup.RollbarHandler = "thread_pool"
     instrument_requests: bool = True
 
 

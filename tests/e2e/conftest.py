@@ -10,6 +10,9 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from verifiers.model import is_vacuous
 
 PORT_FLAGS = ["--honeycomb-port", "--xray-api-port", "--cloudwatch-logs-port", "--rollbar-port", "--xray-daemon-port"]
 
@@ -56,3 +59,13 @@ def run_tracedrill(*args: str, cwd: Path, timeout: float = 240) -> subprocess.Co
         [sys.executable, "-m", "tracedrill.cli", *args], cwd=cwd, env=clean_env(), capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
+
+
+def all_passed_but_a_short_runs_sampling_count(checks: list[dict[str, Any]]) -> bool:
+    """Every check passed, except that a drill this short may leave X-Ray's sampled-count check undecided
+    (too few requests to tell the rule from the SDK's fallback): it says so and does not fail the run."""
+    return all(
+        c["status"] == "pass"
+        or (c["backend"] == "xray" and "sampled count" in c["name"] and is_vacuous(c["status"], c["detail"]))
+        for c in checks
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import run_tracedrill, stack_up
+from .conftest import all_passed_but_a_short_runs_sampling_count, run_tracedrill, stack_up
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def test_a_correct_drill_passes_with_exact_counts_and_can_be_verified_again(tmp_
     rollbar_expected = routes.get("fault", 0) + routes.get("rollbar_test", 0)
     assert backends["rollbar"]["expected"] == backends["rollbar"]["found"] == rollbar_expected
     assert 0 < backends["xray"]["found"] <= sent["total"] and backends["xray"]["extra"] == 0
-    assert all(c["status"] == "pass" for c in summary["checks"])
+    assert all_passed_but_a_short_runs_sampling_count(summary["checks"]), summary["checks"]
     assert {c["backend"] for c in summary["checks"]} == {"load", "honeycomb", "xray", "cloudwatch_logs", "rollbar"}
 
     run_dir = (reports / "latest").resolve()

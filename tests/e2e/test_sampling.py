@@ -144,7 +144,14 @@ def test_each_rule_passes_with_the_numbers_it_implies(
     _serve(rules, centralized(reservoir, rate))
     report = _drill(local_stack, tmp_path, {}, centralized(reservoir, rate))
     checks = _sampling_checks(report)
-    assert len(checks) == 3 and all(c["status"] == "pass" for c in checks.values()), checks
+    count = next(c for name, c in checks.items() if "sampled count" in name)
+    if reservoir > 0:
+        # A 4 s drill ends before the SDK's first quota arrives (it borrows 1 a second meanwhile), so a
+        # reservoir rule samples about as its silent fallback would: the check says it cannot tell.
+        assert count["status"] in ("pass", "unverifiable"), checks
+        assert count["status"] == "pass" or "too few requests to tell the rule from the SDK's" in count["detail"]
+        del checks[next(name for name in checks if "sampled count" in name)]
+    assert len(checks) >= 2 and all(c["status"] == "pass" for c in checks.values()), checks
     section = report.sampling["xray"] if report.sampling else {}
     [rule] = section["by_rule"]
     processes = section["processes_seen"]
@@ -153,8 +160,10 @@ def test_each_rule_passes_with_the_numbers_it_implies(
     assert requests > 20 and section["interval"][0] <= observed <= section["interval"][1]
     if rate == 1.0:  # everything, except requests decided by the built-in rule (5 %) while the rules loaded
         assert requests - rule["early_requests"] <= observed <= requests
-    if (reservoir, rate) == (0, 0.0):  # only each process's first request (the SDK's built-in rule)
-        assert observed == processes and section["interval"][0] == processes
+    if (reservoir, rate) == (0, 0.0):
+        # Each process's first request (the SDK's built-in rule), and on a slow start a few more decided by
+        # that rule (1 a second + 5 %) before the rules arrived; never one once they did.
+        assert processes <= observed <= processes + rule["early_requests"] and section["interval"][0] == processes
     if reservoir > 0 and rate < 1:
         # at most the start-up requests, one borrowed per process and second, plus the fixed rate
         assert observed < requests
@@ -209,7 +218,7 @@ def test_the_run_command_reports_sampling_and_verify_rechecks_it_the_same_way(tm
     """`tracedrill run --xray-rule --otel-sampler parentbased_traceidratio`: the root sampler decides (no
     traceparent), summary.json has the sampling section, report.html its chart, run.json the configuration."""
     rule = tmp_path / "rule.json"
-    rule.write_text(json.dumps(centralized(1, 0.05)))
+    rule.write_text(json.dumps(centralized(1, 0.5)))  # far enough from the SDK's fallback to tell in 5 s
     reports = tmp_path / "reports"
     common = ["--settle", "3", "--reports-dir", str(reports)]
     proc = _tracedrill(

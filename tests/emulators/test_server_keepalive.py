@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -121,6 +122,23 @@ def test_an_http_1_0_client_gets_its_connection_closed(served: ServedApp) -> Non
         while chunk := sock.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.") and answer.endswith(b'{"echo": ""}')
+
+
+@pytest.mark.parametrize("path", ["/echo", "/ignore"])
+def test_a_body_cut_short_gets_an_answer_and_a_close_without_a_logged_error(
+    served: ServedApp, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabcdef".encode())
+        sock.shutdown(socket.SHUT_WR)  # the client stops sending 994 bytes short
+        answer = b""
+        while chunk := sock.recv(65536):  # ends: the server closes the connection
+            answer += chunk
+    if path == "/echo":  # the app read the body: told what went wrong
+        assert answer.startswith(b"HTTP/1.1 400") and answer.endswith(b"before its Content-Length\n")
+    else:  # the app never read it: its answer stands
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b'{"ignored": true}')
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_a_chunked_body_closes_the_connection(served: ServedApp) -> None:

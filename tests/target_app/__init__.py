@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -121,7 +122,9 @@ class CapturedRequest:
 class CaptureServer:
     """A loopback HTTP server that records every request and answers 200 with a fixed body."""
 
-    def __init__(self, response_body: bytes = b"{}", content_type: str = "application/json") -> None:
+    def __init__(
+        self, response_body: bytes = b"{}", content_type: str = "application/json", delay_s: float = 0.0
+    ) -> None:
         self.requests: list[CapturedRequest] = []
         self._lock = threading.Lock()
         outer = self
@@ -130,6 +133,7 @@ class CaptureServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                time.sleep(delay_s)  # a slow backend: whoever waits for the send must really wait
                 with outer._lock:
                     outer.requests.append(CapturedRequest("POST", self.path, dict(self.headers.items()), body))
                 self.send_response(200)

@@ -3,12 +3,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import rollbar
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from target_app.app import create_app
 from target_app.settings import Settings
 from target_app.telemetry import EXTENSION_KEY, Telemetry, TelemetryOverrides, rollbar_setup
+from target_app.telemetry.rollbar_setup import RollbarHandler
 from tests.target_app import CaptureServer, app_under_test
 
 
@@ -64,8 +66,10 @@ def test_existing_custom_data_is_kept() -> None:
         }
 
 
-def test_items_reach_the_endpoint_without_a_trailing_slash_and_without_extra_spans() -> None:
-    """Real transport with the app's ``thread`` handler; shutdown waits for the send."""
+@pytest.mark.parametrize("handler", ["thread_pool", "thread"])
+def test_items_reach_the_endpoint_without_a_trailing_slash_and_without_extra_spans(handler: RollbarHandler) -> None:
+    """Real transport with the app's ``thread_pool`` handler (and pyrollbar's default ``thread``); shutdown
+    waits for the send."""
     with CaptureServer(b'{"err": 0, "result": {"id": null, "uuid": "u"}}') as server:
         settings = Settings.from_env(
             {
@@ -77,7 +81,7 @@ def test_items_reach_the_endpoint_without_a_trailing_slash_and_without_extra_spa
         )
         spans = InMemorySpanExporter()
         # instrument_requests on: pyrollbar posts through requests, and that must not become a span.
-        overrides = TelemetryOverrides(span_exporter=spans, batch_spans=False, rollbar_handler="thread")
+        overrides = TelemetryOverrides(span_exporter=spans, batch_spans=False, rollbar_handler=handler)
         app = create_app(settings, overrides=overrides)
         telemetry: Telemetry = app.extensions[EXTENSION_KEY]
         try:
@@ -94,3 +98,22 @@ def test_items_reach_the_endpoint_without_a_trailing_slash_and_without_extra_spa
     assert body["data"]["environment"] == "drill" and body["data"]["level"] == "warning"
     assert span_names == ["GET /rollbar/test"]
     assert rollbar.SETTINGS["endpoint"] == f"{server.url}/api/1/"
+
+
+def test_shutdown_waits_for_every_pooled_item_and_a_new_app_sends_again() -> None:
+    with CaptureServer(b'{"err": 0, "result": {"id": null, "uuid": "u"}}', delay_s=0.1) as server:
+        settings = Settings.from_env(
+            {
+                "ROLLBAR_ENDPOINT": f"{server.url}/api/1/",
+                "ROLLBAR_ACCESS_TOKEN": "post-token-xyz",
+                "TRACEDRILL_DISABLE": "otel,xray,cloudwatch",
+            }
+        )
+        for round_no in (1, 2):  # the second app reports after the first one's pool was drained
+            app = create_app(settings, overrides=TelemetryOverrides(rollbar_handler="thread_pool"))
+            client = app.test_client()
+            for n in range(6):  # more items than send threads, each answered after 0.1 s
+                assert client.get("/rollbar/test", headers={"X-Request-Id": f"r{round_no}-{n}"}).status_code == 200
+            app.extensions[EXTENSION_KEY].shutdown(timeout_s=10)
+            ids = [json.loads(item.body)["data"]["custom"]["request_id"] for item in server.captured()]
+            assert sorted(ids) == sorted(f"r{r}-{n}" for r in range(1, round_no + 1) for n in range(6))

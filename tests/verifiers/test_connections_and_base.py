@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from verifiers.base import RateLimiter, RunWindow, lookup_path, make_verifiers
+from verifiers.base import CheckSpec, Findings, RateLimiter, RunWindow, lookup_path, make_verifiers, run_checks
 from verifiers.connections import ConfigError, Connections
 from verifiers.expectations import MISSING
 from verifiers.matching import tally
-from verifiers.model import BACKENDS
+from verifiers.model import BACKENDS, CheckResult
 
 SECRETS = {
     "HONEYCOMB_API_KEY": "hc-key-7f3a9",
@@ -130,3 +132,14 @@ def test_make_verifiers_returns_one_per_backend_in_order():
 def test_run_window_rejects_an_end_before_the_start():
     with pytest.raises(ValueError, match="ends"):
         RunWindow("r", 10.0, 5.0, "s", "g", "e")
+
+
+def test_a_pattern_that_breaks_at_check_time_makes_its_check_unverifiable_not_the_run_crash() -> None:
+    def broken(_: object) -> Findings:
+        re.compile("[a-G]")  # as "[a-{method}]" filled with GET
+        raise AssertionError("not reached")
+
+    fine = CheckSpec[object]("fine", lambda _: CheckResult("xray", "fine", "pass", "ok"))
+    results = run_checks("xray", [CheckSpec[object]("broken", broken), fine], object())
+    assert [(r.name, r.status) for r in results] == [("broken", "unverifiable"), ("fine", "pass")]
+    assert "does not compile with a request's values filled in (bad character range a-G" in results[0].detail

@@ -222,3 +222,18 @@ def test_the_format_example_in_the_docstring_parses():
     home = request(*HOME)
     text = f"[2025-Oct-09 08:53] 1.2.3.4 GET http /api/activities/home? 200 request_id={home.request_id}"
     assert exp.lines_for(home)[0].regex_for(home).search(text)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "breaks"),
+    [
+        ("request_id={request_id}$|[a-{method}]", "{method} is filled with a value like 'GET'"),
+        ("(?P<{name}>x){request_id}", "{name} is filled with a value like 'a-b'"),
+    ],
+)
+def test_a_log_pattern_that_only_breaks_once_filled_is_refused_at_load(pattern: str, breaks: str) -> None:
+    line = (
+        f"\n[[routes]]\nname = \"r\"\npath = \"^/$\"\n[[routes.logs.lines]]\nname = \"l\"\npattern = '''{pattern}'''\n"
+    )
+    message = bad(line)
+    assert 'routes[0] ("r").logs.lines[0]' in message and breaks in message, message

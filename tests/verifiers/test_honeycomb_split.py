@@ -78,8 +78,10 @@ def _rows(t0: int, n: int, rng: random.Random) -> list[tuple[float, str | None]]
         kind = rng.random()
         if kind < 0.8:
             trace_id: str | None = f"{second:08x}{rng.getrandbits(96):024x}"
-        elif kind < 0.95:
+        elif kind < 0.93:
             trace_id = f"{rng.getrandbits(128):032x}"  # not the generator's: the app's own
+        elif kind < 0.95:  # what OTLP or a span attribute may also hold: empty, short, not lowercase hex
+            trace_id = rng.choice(["", f"{second:08x}"[: rng.randint(1, 8)], "ABCDEF", "zz", f"{second:08X}"])
         else:
             trace_id = None
         rows.append((ts, trace_id))
@@ -127,8 +129,10 @@ def test_a_minute_splits_by_the_prefixes_its_rows_show():
     one_second = Part(t0, t0 + 60, prefix="68e77828")
     digits = [f"68e77828{d}" for d in "0123456789abcdef"]
     random_ids = [f"{p}{n:023x}" for p in digits for n in range(2)]
-    assert [c.prefix for c in one_second.split(random_ids)] == digits  # all 16 digits: no rest
-    assert [c.prefix for c in one_second.split([])] == digits
+    # All 16 digits have a part, and the rest still has one: ids that are short or not lowercase hex.
+    rest = Part(t0, t0 + 60, prefix="68e77828", excluded=tuple(digits))
+    assert one_second.split(random_ids) == [Part(t0, t0 + 60, d) for d in digits] + [rest]
+    assert one_second.split([]) == [Part(t0, t0 + 60, d) for d in digits] + [rest]
     whole = "68e77828" + "1" * 24
     assert one_second.split([whole]) == [Part(t0, t0 + 60, whole), Part(t0, t0 + 60, "68e77828", (whole,))]
     assert Part(t0, t0 + 60, prefix=whole).split([whole]) == []

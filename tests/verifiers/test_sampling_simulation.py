@@ -4,6 +4,7 @@ its false-failure rate on correct runs, its power against wrong rates, and the t
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from tests.verifiers.sampling_sim import Scenario, simulate
 from verifiers.sampling.xray_check import COUNT_CHECK, SECOND_CHECK, XRaySamplingResult, evaluate
@@ -80,3 +81,24 @@ def test_the_silent_fallback_to_one_a_second_plus_five_percent_is_caught() -> No
     scenario = Scenario(central(5, 0.1), rate_rps=16, duration_s=20, processes=2, fallback=True)
     caught = sum(COUNT_CHECK in failed(run(scenario, seed)) for seed in range(20))
     assert caught >= 19
+
+
+def count_status(result: XRaySamplingResult) -> str:
+    return next(c.status for c in result.checks if c.name == COUNT_CHECK)
+
+
+def test_a_run_too_short_to_tell_the_fallback_from_the_rule_is_unverifiable_never_passed() -> None:
+    """The silent fallback in short, light runs (where its count is often inside the rule's interval): the
+    count check fails or says it cannot tell, and never passes."""
+    statuses: Counter[str] = Counter()
+    for seed in range(40):
+        rules = central(*[(5, 0.1), (2, 0.5), (1, 0.05)][seed % 3])
+        scenario = Scenario(rules, rate_rps=8, duration_s=5 + seed % 4 * 5, processes=1 + seed % 2, fallback=True)
+        statuses[count_status(run(scenario, seed))] += 1
+    print(f"the fallback in short runs: {dict(statuses)}")
+    assert statuses["pass"] == 0 and statuses["unverifiable"] > 0  # not vacuous: some runs could not tell
+
+
+def test_a_correct_run_long_enough_to_tell_passes() -> None:
+    scenario = Scenario(central(5, 0.1), rate_rps=16, duration_s=20, processes=2)
+    assert all(count_status(run(scenario, seed)) == "pass" for seed in range(10))

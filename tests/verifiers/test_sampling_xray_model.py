@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import random
 
-import pytest
-
 from verifiers.model import SentRequest
 from verifiers.sampling.xray_check import COUNT_CHECK, MATCH_CHECK, SECOND_CHECK, check_xray_sampling, evaluate
 from verifiers.sampling.xray_model import Request, bound_samples, pool_max, pool_min
@@ -148,11 +146,13 @@ def test_section_numbers_and_a_pass() -> None:
     result = check_xray_sampling(
         sent, {s.xray_trace_id for s in sampled}, rules, service="backend-flask", processes=1, alpha=0.001
     )
-    assert all(c.status == "pass" for c in result.checks), [c.detail for c in result.checks]
+    # In 5 s the SDK borrows one a second before its quota arrives: just what its silent fallback does. The
+    # count fits the rule, but it cannot tell the two apart, and says so (without failing the run).
+    count, *others = result.checks
+    assert count.status == "unverifiable" and count.vacuous and "too few requests to tell" in count.detail
+    assert all(c.status == "pass" for c in others), [c.detail for c in result.checks]
     section = result.section()
     assert section["observed"] == 6 and (b.k_lo, b.k_hi) == (5, 11)  # 5 early requests: maybe the built-in rule
-    assert section["interval"] == [5, 11] and section["verdict"] == "pass"
+    assert section["interval"] == [5, 11] and section["verdict"] == "unverifiable"
     assert [row["sent"] for row in section["per_second"]] == [10] * 5
     assert [row["sampled"] for row in section["per_second"]] == [2, 1, 1, 1, 1]
-    with pytest.raises(StopIteration):
-        next(c for c in result.checks if c.status != "pass")

@@ -13,19 +13,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from verifiers.model import CheckResult, SentRequest, worst
+from verifiers.model import TOO_FEW_TO_TELL, CheckResult, SentRequest, worst
 from verifiers.sampling.stats import sampled_count
 from verifiers.sampling.xray_model import ModelResult, Request, RuleBounds, SdkTiming, bound_samples
-from verifiers.sampling.xray_rules import XRayRuleSet
+from verifiers.sampling.xray_rules import DEFAULT_RATE, DEFAULT_RESERVOIR, DEFAULT_RULE, XRayRule, XRayRuleSet
 
 COUNT_CHECK = "X-Ray sampling: the sampled count matches the rule (reservoir, then fixed rate)"
 SECOND_CHECK = "X-Ray sampling: no second exceeded the reservoir plus its binomial allowance"
 CLOCK_SLACK_S = 0.05  # a segment's start may be this far outside the ledger's send..answer window
 MATCH_CHECK = "X-Ray sampling rules: a configured rule (not only Default) decides the service's requests"
+# What the SDK samples when it never gets its rules (the daemon's TCP side unreachable, a local rules file
+# that does not load): its built-in rule, 1 request a second plus 5 % of the rest, in every process.
+# A count the rule accepts passes only if the SDK's fallback would rarely give it: outside the fallback's
+# central interval at this level (so a run that fell back passes at most (1 - level) / 2 of the time).
+FALLBACK_LEVEL = 0.99
+SDK_FALLBACK = XRayRuleSet("local", (XRayRule(DEFAULT_RULE, DEFAULT_RESERVOIR, DEFAULT_RATE),), "the SDK's fallback")
 
 
 @dataclass
@@ -80,6 +86,7 @@ class XRaySamplingResult:
     alpha: float
     tests: list[RuleTest]
     seconds: list[SecondRow]
+    fallback_interval: tuple[int, int] | None = None  # the counts the SDK's fallback gives, when it differs
     checks: list[CheckResult] = field(default_factory=list)
     served: XRayRuleSet | None = None  # what the backend serves, when read (may differ from the expectation)
 
@@ -104,7 +111,8 @@ class XRaySamplingResult:
             "observed": self.observed,
             "expected": round((lo + hi) / 2, 2),
             "expected_range": [round(lo, 2), round(hi, 2)],
-            "interval": [sum(t.low for t in self.tests), sum(t.high for t in self.tests)],
+            "interval": list(_interval(self.tests)),
+            "fallback_interval": None if self.fallback_interval is None else list(self.fallback_interval),
             "alpha": self.alpha,
             "verdict": worst(c.status for c in self.checks),
             "by_rule": [t.to_dict() for t in self.tests],
@@ -171,9 +179,25 @@ def evaluate(
     """Pure: the model, the tests and the three checks for requests already matched to rules."""
     model = bound_samples(requests, rules, processes, timing)
     tests = [RuleTest(b, alpha / max(1, len(model.rules))).run() for b in model.rules]
-    result = XRaySamplingResult(rules, model, alpha, tests, _per_second(requests, model, alpha))
+    fallback = None
+    if not _is_fallback(rules):
+        as_fallback = bound_samples([replace(r, rule=DEFAULT_RULE) for r in requests], SDK_FALLBACK, processes, timing)
+        fallback = _interval([RuleTest(b, 1 - FALLBACK_LEVEL).run() for b in as_fallback.rules])
+    result = XRaySamplingResult(rules, model, alpha, tests, _per_second(requests, model, alpha), fallback)
     result.checks = [_count_check(result), _second_check(result), _match_check(requests, rules)]
     return result
+
+
+def _is_fallback(rules: XRayRuleSet) -> bool:
+    """Local rules that sample as the fallback does: nothing to tell apart."""
+    return rules.mode == "local" and all(
+        (r.reservoir, r.rate) == (DEFAULT_RESERVOIR, DEFAULT_RATE) for r in rules.rules
+    )
+
+
+def _interval(tests: Sequence[RuleTest]) -> tuple[int, int]:
+    """The counts the tests accept together."""
+    return sum(t.low for t in tests), sum(t.high for t in tests)
 
 
 def _per_second(requests: Sequence[Request], model: ModelResult, alpha: float) -> list[SecondRow]:
@@ -218,6 +242,17 @@ def _count_check(result: XRaySamplingResult) -> CheckResult:
     detail = "; ".join(parts) + f". {_describe_rules(result)}" + (f". {hint}" if hint else "")
     if result.model.notes:
         detail += ". " + "; ".join(result.model.notes)
+    if not failed and result.fallback_interval is not None:
+        f_lo, f_hi = result.fallback_interval
+        if f_lo <= result.observed <= f_hi:  # the count fits the rule, and the fallback just as well
+            return CheckResult(
+                "xray",
+                COUNT_CHECK,
+                "unverifiable",
+                f"{TOO_FEW_TO_TELL} the rule from the SDK's silent fallback (1 request/s + 5 % per process, used "
+                f"when it cannot get its rules): {result.observed} sampled is inside the fallback's "
+                f"{FALLBACK_LEVEL:.0%} interval {f_lo}-{f_hi} too; run longer or with more users. {detail}",
+            )
     return CheckResult("xray", COUNT_CHECK, "fail" if failed else "pass", detail)
 
 
