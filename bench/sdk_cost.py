@@ -165,7 +165,8 @@ def _figures(section: Section, results: Mapping[tuple[str, str], Any]) -> None:
             wall_off = median_of(results[("ours", "none")][route]["wall_us"])
             wall_on = median_of(results[("ours", name)][route]["wall_us"])
             # A ratio of two differences within this VM's noise (tens of µs) means nothing.
-            ratio = median_of(ours) / median_of(stock) if abs(median_of(stock)) >= 50 else float("nan")
+            noise = min(abs(median_of(stock)), abs(median_of(ours))) < 50
+            ratio = float("nan") if noise else median_of(ours) / median_of(stock)
             rows.append(
                 f"| {route} | {name} | {fmt(median_of(stock))} | {fmt(median_of(ours))} | {fmt(ratio, 'ratio')} "
                 f"| {fmt(wall_off)} → {fmt(wall_on)} |"
