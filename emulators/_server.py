@@ -62,6 +62,11 @@ class QuietHandler(WSGIRequestHandler):
             logging.getLogger("tracedrill.emulators").error(message, *args)
 
     def run_wsgi(self) -> None:
+        if len({value.strip() for value in self.headers.get_all("Content-Length", [])}) > 1:
+            # RFC 9112 6.3: a message with differing lengths is unreadable, and where it ends is unknown.
+            self.close_connection = True
+            self.send_error(400, "conflicting Content-Length headers")
+            return
         body = self._body()
         if body is None:
             super().run_wsgi()

@@ -10,6 +10,8 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from emulators._json import strict_loads
+
 
 class PayloadError(Exception):
     """The request body cannot be decoded; ``status`` is what the real service answers."""
@@ -50,8 +52,8 @@ def read_body(request: Request, max_bytes: int) -> bytes:
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return strict_loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise PayloadError(f"body is not valid JSON: {exc}", 400) from exc
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ class Console:
         self._quiet = quiet
         self._lock = threading.Lock()
         self._started = time.monotonic()
+        self._reader_gone = False
 
     def step(self, message: str) -> None:
         """A progress line, prefixed with seconds since the run started."""
@@ -26,5 +28,22 @@ class Console:
 
     def _write(self, text: str) -> None:
         with self._lock:
-            self._stream.write(text)
-            self._stream.flush()
+            if self._reader_gone:
+                return
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except BrokenPipeError:
+                # The reader left (`tracedrill stack up | head`): the work goes on without its output, and
+                # the exit code still tells the verdict. Python's own flush at exit must not fail either.
+                self._reader_gone = True
+                _silence(self._stream)
+
+
+def _silence(stream: TextIO) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor behind the stream (a StringIO in tests)
+        pass

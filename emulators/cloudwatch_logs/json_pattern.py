@@ -11,11 +11,11 @@ Documented rules followed here:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from emulators._json import strict_loads
 from emulators.cloudwatch_logs.pattern_conditions import Condition, parse_condition
 from emulators.cloudwatch_logs.pattern_lexer import Cursor
 from emulators.cloudwatch_logs.pattern_values import Literal, read_literal, read_operator, require_number
@@ -171,7 +171,7 @@ class JsonPattern:
         if not message.lstrip().startswith("{"):
             return False
         try:
-            root = json.loads(message, parse_float=Decimal)
+            root = strict_loads(message, parse_float=Decimal)
         except (ValueError, RecursionError):
             return False
         return isinstance(root, dict) and self._condition.test(root)

@@ -24,6 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from emulators._json import strict_loads
+
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPE = "application/json"
 SUPPORTED_CONTENT_TYPES = (*PROTOBUF_TYPES, JSON_TYPE)
@@ -80,8 +82,8 @@ def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
             raise OtlpDecodeError(f"invalid protobuf: {exc}") from exc
         return request
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = strict_loads(body)
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise OtlpDecodeError(f"invalid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise OtlpDecodeError("OTLP/JSON body must be an object")
@@ -151,6 +153,10 @@ class _Fields:
     def _add_value(self, key: str, value: AnyValue, depth: int) -> None:
         kind = value.WhichOneof("value")
         if kind is None:  # an empty AnyValue (JSON null) adds no column
+            return
+        if kind == "double_value" and not math.isfinite(value.double_value):
+            # NaN and ±Infinity have no JSON form, and query results are JSON: the value adds no column
+            # (else AVG and SUM over it would come back as bare NaN, which no JSON client parses).
             return
         if key in _SAMPLE_RATE_KEYS:
             self._take_sample_rate(key, _plain(value))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import logging
 import os
 import queue
@@ -37,6 +36,7 @@ import boto3
 from botocore.config import Config
 from botocore.credentials import Credentials
 
+from emulators._json import strict_loads
 from emulators._server import ServedApp, serve
 from emulators.xray.daemon_proxy import SigningProxy
 from tracedrill import local
@@ -290,8 +290,8 @@ class XRayDaemon:
     def _parse(self, datagram: bytes) -> str | None:
         header, newline, payload = datagram.partition(b"\n")
         try:
-            fields = json.loads(header) if newline else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            fields = strict_loads(header) if newline else None
+        except ValueError:
             fields = None
         if not isinstance(fields, dict) or fields.get("format") != "json" or fields.get("version") != 1:
             self._reject("invalid_header", "Invalid header: %r", header[:100])
@@ -301,7 +301,7 @@ class XRayDaemon:
             return None
         try:
             text = payload.decode("utf-8")
-            if not isinstance(json.loads(text), dict):
+            if not isinstance(strict_loads(text), dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             self._reject("invalid_json", "segment is not a JSON object: %s", exc)

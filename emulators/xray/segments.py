@@ -10,11 +10,12 @@ back in ``UnprocessedTraceSegments`` with an ``ErrorCode`` and a message in the 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from emulators._json import strict_loads
 
 MAX_DOCUMENT_BYTES = 64 * 1024
 MAX_SEGMENT_NAME = 200
@@ -74,8 +75,8 @@ def parse_document(raw: str) -> SegmentDocument | Rejection:
             _peek_id(raw), "DocumentTooLarge", f"document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}"
         )
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        body = strict_loads(raw)
+    except (ValueError, RecursionError) as exc:
         return Rejection(_peek_id(raw), "MalformedJson", f"document is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return Rejection(None, "InvalidDocument", "a segment document must be a JSON object")

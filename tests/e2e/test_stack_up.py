@@ -3,6 +3,9 @@ segment, log line and Rollbar item is retrievable through the public read APIs."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -11,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from emulators.stack import ENDPOINTS_FILE, read_endpoints
 from loadtests.ids import new_request_ids
 from loadtests.ledger import LedgerWriter
 from target_app.server import start_target
+from tracedrill.cli import build_parser
 from tracedrill.probe import recorded_probe
 from verifiers.base import RunWindow, make_verifiers
 from verifiers.connections import Connections
@@ -22,7 +27,7 @@ from verifiers.model import Backend, SentRequest, read_ledger
 from verifiers.polling import WaitSettings
 from verifiers.verify import verify_run
 
-from .conftest import stack_up
+from .conftest import PORT_FLAGS, clean_env, stack_up
 
 pytestmark = pytest.mark.e2e
 
@@ -103,3 +108,41 @@ def test_stack_up_receives_every_kind_of_telemetry_from_the_target(
     assert 1 <= by_backend["xray"].found <= len(sent) and by_backend["xray"].extra == 0
     failing = [c for r in reports for c in r.checks if c.status not in ("pass",)]
     assert not [c for c in failing if c.status == "fail"], failing
+
+
+def test_a_reader_that_leaves_stops_neither_the_stack_nor_its_cleanup(tmp_path: Path) -> None:
+    # `tracedrill stack up | head -1`: every line after the reader left fails with a broken pipe.
+    data_dir = tmp_path / "data"
+    command = [sys.executable, "-m", "tracedrill.cli", "stack", "up", "--data-dir", str(data_dir)]
+    command += [part for flag in PORT_FLAGS for part in (flag, "0")]
+    read_end, write_end = os.pipe()
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:
+        proc = subprocess.Popen(command, env=clean_env(), stdout=write_end, stderr=stderr)
+    os.close(write_end)
+    os.close(read_end)  # the reader is gone before the stack prints its first line
+    endpoints = data_dir / ENDPOINTS_FILE
+    try:
+        deadline = time.monotonic() + 30
+        while not endpoints.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # past the lines it prints once up
+        assert proc.poll() is None, f"stack up died: {errors.read_text()}"
+        assert read_endpoints(data_dir).honeycomb.startswith("http://127.0.0.1:")
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=15)
+    assert code == 0 and errors.read_text() == ""
+    assert not endpoints.exists()  # a stopped stack leaves no endpoints for `run --backends stack` to trust
+
+
+@pytest.mark.parametrize(("given", "bound"), [("[::1]", "::1"), ("::1", "::1"), ("127.0.0.1", "127.0.0.1")])
+def test_host_takes_ip_literals_with_or_without_url_brackets(given: str, bound: str) -> None:
+    assert build_parser().parse_args(["stack", "up", "--host", given]).host == bound
+
+
+def test_a_host_name_is_a_usage_error_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["stack", "up", "--host", "example.com"])
+    assert exit_info.value.code == 2
+    assert "--host: 'example.com' is not an IP address" in capsys.readouterr().err

@@ -467,6 +467,7 @@ def test_filter_log_events_quoted_phrase_and_json_patterns(logs: Any) -> None:
         json.dumps({"level": "ERROR", "request_id": "abc-3", "http": {"status": 503}, "tags": ["db", "retry"]}),
         json.dumps({"level": "INFO", "request_id": "abc-4", "http": {"status": 200}, "tags": []}),
         "Internal Server",
+        '{"level": "ERROR", "request_id": "abc-5", "ratio": NaN}',  # not JSON: NaN is no JSON value
     ]
     logs.put_log_events(
         logGroupName="cruddur",
@@ -486,6 +487,7 @@ def test_filter_log_events_quoted_phrase_and_json_patterns(logs: Any) -> None:
     assert found("{ $.http.status = 5* }") == [2]
     assert found("{ $.http != 1 }") == []  # an object never matches, not even with !=
     assert found("{ $.missing NOT EXISTS }") == [2, 3]
+    assert found('{ $.request_id = "abc-5" }') == [] and found("abc-5") == [5]
 
 
 def test_invalid_filter_pattern_is_rejected_with_the_problem_named(logs: Any) -> None:

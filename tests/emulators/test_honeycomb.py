@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
 import statistics
 import time
 import zlib
@@ -129,10 +130,20 @@ def run_query(url: str, dataset: str, spec: dict[str, Any], key: str = KEY, **op
     for _ in range(50):
         result = requests.get(started.headers["Location"], headers=headers, timeout=10)
         assert result.status_code == 200, result.text
-        if result.json()["complete"]:
-            return dict(result.json())
+        body = strict_json(result.text)
+        if body["complete"]:
+            return dict(body)
         time.sleep(0.1)
     raise AssertionError("query result never completed")
+
+
+def strict_json(text: str) -> Any:
+    """JSON as a Go or JavaScript client reads it: the bare words NaN and Infinity are errors."""
+
+    def reject(word: str) -> None:
+        raise AssertionError(f"{word} in a JSON answer: no JSON client can parse it")
+
+    return json.loads(text, parse_constant=reject)
 
 
 def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -346,6 +357,25 @@ def test_sample_rate_attribute_weights_counts_and_is_not_a_column(honeycomb: Hon
     assert honeycomb.count("svc", window(honeycomb.clock)) == 4
     assert honeycomb.count("svc", {**window(honeycomb.clock), "usage_mode": True}) == 1
     assert "sampleRate" not in {c["key_name"] for c in honeycomb.get("/1/columns/svc").json()}
+
+
+def test_nan_and_infinity_never_reach_a_query_result(honeycomb: Honeycomb) -> None:
+    # Bare NaN is not JSON: the whole request is refused, as Go's decoder refuses it.
+    bare = json_request("svc", [json_span("05" * 16, "06" * 8, "bare", MINUTE - 60, attrs={"x": math.nan})])
+    assert b"NaN" in bare and honeycomb.send(bare).status_code == 400
+    # OTLP/JSON (proto3's JSON mapping) writes them as strings; protobuf carries them as doubles.
+    ratios = {"finite": 0.5, "nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+    spans = []
+    for index, (name, ratio) in enumerate(ratios.items()):
+        span = json_span("07" * 16, f"{index + 1:016x}", name, MINUTE - 60)
+        span["attributes"] = [{"key": "ratio", "value": {"doubleValue": ratio}}]
+        spans.append(span)
+    assert honeycomb.send(json_request("svc", spans)).status_code == 200
+    assert honeycomb.send(protobuf_of(json_request("pb", spans)), "application/x-protobuf").status_code == 200
+    for dataset in ("svc", "pb"):
+        calcs = [{"op": op, "column": "ratio"} for op in ("AVG", "SUM", "MAX", "MIN", "P50")]
+        [row] = honeycomb.query(dataset, {**window(honeycomb.clock), "calculations": [{"op": "COUNT"}, *calcs]})
+        assert row == {"COUNT": 4, **{f"{c['op']}(ratio)": 0.5 for c in calcs}}  # every span kept, no bad value
 
 
 # --- ingest: rejected requests store nothing ---------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -257,6 +258,14 @@ def test_ingest_answers_like_rollbar(emulator: Emulator) -> None:
     item = next(i for i in emulator.items() if i["title"] == "no uuid sent")
     assert item["level"] == "info"  # messages default to info
     assert emulator.instances(item["id"])[0]["data"]["uuid"] == generated_uuid
+
+
+def test_bare_nan_is_not_json_and_stores_nothing(emulator: Emulator) -> None:
+    # pyrollbar writes NaN as the string "<NaN>"; a bare NaN (Python's json.dumps default) is invalid JSON.
+    body = json.dumps(message_payload("not a number", custom={"ratio": math.nan}))
+    answer = emulator.post_item(None, data=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and "NaN" in answer.json()["message"]
+    assert emulator.items() == []
 
 
 def test_a_repeated_uuid_is_accepted_but_stored_once(emulator: Emulator) -> None:

@@ -141,6 +141,22 @@ def test_a_body_cut_short_gets_an_answer_and_a_close_without_a_logged_error(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def test_conflicting_content_lengths_are_refused_and_close(served: ServedApp) -> None:
+    # Which length holds is unknowable, so neither the body nor the next request can be found safely.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\nab")
+        answer = b""
+        while chunk := sock.recv(65536):  # ends: the server closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400") and b"conflicting Content-Length" in answer
+
+
+def test_a_repeated_equal_content_length_is_one_length(served: ServedApp) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab")
+        assert read_json_response(sock.makefile("rb")) == {"echo": "ab"}
+
+
 def test_a_chunked_body_closes_the_connection(served: ServedApp) -> None:
     conn = connect(served)
     conn.request("POST", "/echo", body=iter([b"ab", b"cd"]), encode_chunked=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import uuid
@@ -195,6 +196,17 @@ def test_malformed_json_is_unprocessed(api):
     _, client = api
     (item,) = put(client, '{"id": "0123456789abcdef", "name": ')
     assert item["ErrorCode"] == "MalformedJson" and item["Id"] == "0123456789abcdef"
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+def test_nan_and_infinity_are_malformed_json(api, number):
+    # Python writes them as bare NaN/Infinity; they are not JSON, and a stored one would come back in
+    # BatchGetTraces as a document no JSON client can read.
+    _, client = api
+    bad = segment(trace_id(), metadata={"default": {"ratio": number}})
+    (item,) = put(client, bad)
+    assert item["ErrorCode"] == "MalformedJson" and item["Id"] == bad["id"]
+    assert client.batch_get_traces(TraceIds=[bad["trace_id"]])["UnprocessedTraceIds"] == [bad["trace_id"]]
 
 
 def test_batch_get_traces_limits_and_unknown_ids(api):

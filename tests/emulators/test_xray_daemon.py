@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -236,12 +237,13 @@ def test_bad_datagrams_are_rejected_and_counted(daemon, client):
         b'{"format":"json","version":1}',
         HEADER + b'{"name": "broken',
         HEADER + b"[1, 2, 3]",
+        HEADER + json.dumps(raw_segment(metadata={"default": {"ratio": math.nan}})).encode(),  # bare NaN
         HEADER + json.dumps(missing_start).encode(),  # valid JSON, refused by PutTraceSegments
     )
-    wait_until(lambda: daemon.stats()["rejected"] == 6)
+    wait_until(lambda: daemon.stats()["rejected"] == 7)
     stats = daemon.stats()
-    assert (stats["invalid_header"], stats["invalid_json"], stats["unprocessed"]) == (3, 2, 1)
-    assert (stats["received"], stats["forwarded"], stats["failed"], stats["pending"]) == (7, 1, 0, 0)
+    assert (stats["invalid_header"], stats["invalid_json"], stats["unprocessed"]) == (3, 3, 1)
+    assert (stats["received"], stats["forwarded"], stats["failed"], stats["pending"]) == (8, 1, 0, 0)
     assert fetch(client, [good["trace_id"]]) == {good["trace_id"]: [good]}
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
 import signal
 import sys
 import time
@@ -30,12 +32,26 @@ def _port(text: str) -> int:
     return value
 
 
+def _host(text: str) -> str:
+    """An address to bind: an IP literal (brackets around IPv6 allowed, as in URLs) or localhost."""
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if bare == "localhost":
+        return bare
+    try:
+        return str(ipaddress.ip_address(bare))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IP address: give one this machine has, such as 127.0.0.1 or ::1"
+        ) from None
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     stack = subparsers.add_parser("stack", help="the local backends")
     actions = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
     up = actions.add_parser("up", help="run the local stack in the foreground (Ctrl-C stops it)")
     up.add_argument(
         "--host",
+        type=_host,
         default=local.LOCAL_HOST,
         help="address to bind (default 127.0.0.1, loopback only; with an IPv6 address the X-Ray daemon still "
         "binds 127.0.0.1, the only kind of address the X-Ray SDK can send to)",
@@ -84,25 +100,29 @@ def main(args: argparse.Namespace, console: Console) -> int:
     try:
         endpoints = stack.start()
     except OSError as exc:
-        console.out(
-            f"tracedrill: error: cannot start the local stack: {exc} (is another stack running? "
-            "pick other ports with --*-port, or 0 for free ones)"
+        hint = (
+            "is another stack running? pick other ports with --*-port, or 0 for free ones"
+            if exc.errno == errno.EADDRINUSE
+            else f"is {args.host} an address of this machine? check --host"
         )
+        console.out(f"tracedrill: error: cannot start the local stack: {exc} ({hint})")
         return 2
     except SamplingRulesError as exc:
         console.out(f"tracedrill: error: --xray-rule: {exc}")
         return 2
-    endpoints_file = write_endpoints(args.data_dir, endpoints)
-    console.out(f"local stack up on {args.host}; data in {args.data_dir}")
-    console.out("\n# environment for your app (real variable names; these local credentials only open the emulators):")
-    for key, value in app_environment(endpoints).items():
-        console.out(f"export {key}={value}")
-    console.out("\n# environment for verifying against it:")
-    for key, value in verifier_environment(endpoints).items():
-        console.out(f"export {key}={value}")
-    console.out("\nCtrl-C stops the stack.")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
+    endpoints_file = write_endpoints(args.data_dir, endpoints)
+    try:  # however the stack ends, endpoints.json must not outlive it
+        console.out(f"local stack up on {args.host}; data in {args.data_dir}")
+        console.out(
+            "\n# environment for your app (real variable names; these local credentials only open the emulators):"
+        )
+        for key, value in app_environment(endpoints).items():
+            console.out(f"export {key}={value}")
+        console.out("\n# environment for verifying against it:")
+        for key, value in verifier_environment(endpoints).items():
+            console.out(f"export {key}={value}")
+        console.out("\nCtrl-C stops the stack.")
         while True:
             time.sleep(3600)
     except (KeyboardInterrupt, SystemExit):
