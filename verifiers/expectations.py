@@ -89,7 +89,7 @@ by name with ``allow_unlisted``, a list of regexes (placeholders allowed), in th
     [honeycomb]
     allow_unlisted = ['^HTTP (GET|POST)$']  # span names allowed besides the server span and listed spans
     [xray]
-    allow_unlisted = ['^api\\.example\\.com$']  # subsegment names allowed besides the listed subsegments
+    allow_unlisted = ['^api\\.example\\.com$']  # segment and subsegment names allowed besides the listed ones
     [logs]
     allow_unlisted = ['^retrying .* request_id={request_id}$']  # lines allowed besides the listed lines
     [[routes]]
@@ -505,7 +505,7 @@ class XRayExpectations:
     error_statuses: StatusSet
     segment_annotations: tuple[Condition, ...]
     segment_metadata: tuple[Condition, ...]
-    allow_unlisted: tuple[str, ...] = ()  # subsegment name regexes allowed beyond the listed subsegments
+    allow_unlisted: tuple[str, ...] = ()  # segment/subsegment name regexes allowed beyond the listed ones
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,7 @@ class XRayVerifier:
         found_ids = set(obs.summaries) | set(obs.traces)
         result = tally(found_ids, ours=lambda tid: tid in ctx.idx.by_xray_id, expected=None)
         report = result.report(BACKEND, checks, note=SAMPLING_NOTE)
-        report.extra += len(_unexpected(ctx))  # in our traces, but not a subsegment the route lists
+        report.extra += len(_unexpected(ctx))  # in our traces, but not our segment or a subsegment the route lists
         if self.sampling is not None:
             sampling, report.sampling = sampling_checks(
                 sent,
@@ -414,8 +414,9 @@ def check_specs(exp: Expectations, service: str | None = None) -> list[CheckSpec
     )
     specs.append(
         CheckSpec(
-            f"no unexpected subsegments: every subsegment of a '{service}' segment is one its route lists",
-            _unexpected_subsegments,
+            f"no unexpected segments or subsegments: every segment of a sampled trace is the '{service}' "
+            "segment and every subsegment one its route lists",
+            _unexpected_nodes,
         )
     )
     return specs
@@ -641,30 +642,48 @@ def _closed_once(c: _Context) -> Findings:
 
 
 def _unexpected(c: _Context) -> list[tuple[SentRequest, Node]]:
-    """Subsegments in the service's segments of sampled traces whose name the route does not list for the
-    request's status (nor ``allow_unlisted``). Misplaced or repeated listed ones are the placement check's.
-    Worked out once per context (a check and the report's extra count both need it)."""
+    """In sampled traces: segments other than the service's (a second service, or a second root under
+    another name), and subsegments of the service's segments whose name the route does not list for the
+    request's status; either admitted by name with ``allow_unlisted``. A foreign segment counts once, not
+    with its subsegments. Misplaced or repeated listed subsegments are the placement check's. Worked out
+    once per context (a check and the report's extra count both need it)."""
     if c.unexpected_found is not None:
         return c.unexpected_found
     found = []
+    service = c.obs.window.service_name
     for s in c.sampled:
         listed = {e.name for e in c.exp.expected(s.request).subsegments}
-        for segment in c.segments(s):
+        for root in s.roots:
+            if root.doc.get("inferred") is True:
+                continue  # X-Ray's own mirror of a subsegment that called a downstream AWS service: checked there
+            if root.name != service:
+                found += [] if c.exp.allows_unlisted("xray", s.request, root.name) else [(s.request, root)]
+                continue
             found += [
                 (s.request, n)
-                for n in segment.walk()
-                if n is not segment and n.name not in listed and not c.exp.allows_unlisted("xray", s.request, n.name)
+                for n in root.walk()
+                if n is not root and n.name not in listed and not c.exp.allows_unlisted("xray", s.request, n.name)
             ]
     c.unexpected_found = found
     return found
 
 
-def _unexpected_subsegments(c: _Context) -> Findings:
-    f = Findings(unit="subsegments")
-    f.checked = sum(1 for s in c.sampled for segment in c.segments(s) for n in segment.walk() if n is not segment)
+def _unexpected_nodes(c: _Context) -> Findings:
+    f = Findings(unit="segments and subsegments")
+    service = c.obs.window.service_name
+    # the service's segment itself is the subject of the other checks; a foreign segment counts as one
+    f.checked = sum(
+        len(list(root.walk())) - 1 if root.name == service else 1
+        for s in c.sampled
+        for root in s.roots
+        if root.doc.get("inferred") is not True
+    )
     for r, n in _unexpected(c):
+        what = "segment" if n.parent is None else "subsegment"
         route = c.exp.route_name(r)
-        f.problems.append((r.request_id, "unexpected", f"'{n.name}' in a trace of route '{route}' (HTTP {r.status})"))
+        f.problems.append(
+            (r.request_id, "unexpected", f"{what} '{n.name}' in a trace of route '{route}' (HTTP {r.status})")
+        )
     return f
 
 

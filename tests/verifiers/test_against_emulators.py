@@ -355,7 +355,8 @@ def test_unexpected_telemetry_of_sent_requests_fails_and_counts_as_extra(stack):
     assert hc.extra == 3  # the zero trace id, and two spans of the health trace no expectation lists
     xr = reports["xray"]
     assert fails(xr) == [
-        "no unexpected subsegments: every subsegment of a 'unexpected-flask' segment is one its route lists"
+        "no unexpected segments or subsegments: every segment of a sampled trace is the 'unexpected-flask' "
+        "segment and every subsegment one its route lists"
     ], details(xr)
     assert xr.extra == 1
     assert fails(reports["rollbar"]) == [] and reports["rollbar"].extra == 0

@@ -21,7 +21,7 @@ EXP_TEXT = DEFAULT_EXPECTATIONS.read_text()
 
 LOGS_CHECK = "no unexpected log lines"
 SPANS_CHECK = "no unexpected spans"
-SUBSEGMENTS_CHECK = "no unexpected subsegments"
+SUBSEGMENTS_CHECK = "no unexpected segments or subsegments"
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_a_mock_data_subsegment_in_a_home_trace_is_unexpected(sent):
     traces = [xr.trace(r) for r in sent if r is not home] + [xr.trace(home, [doc])]
     report = xr.verify(sent, traces)
     result = check(report, SUBSEGMENTS_CHECK)
-    assert result.status == "fail" and "'mock-data' in a trace of route 'home' (HTTP 200)" in result.detail
+    assert result.status == "fail" and "subsegment 'mock-data' in a trace of route 'home' (HTTP 200)" in result.detail
     assert report.extra == 1
     assert [c.name for c in report.checks if c.status != "pass"] == [result.name]
 
@@ -156,7 +156,7 @@ def test_a_subsegment_of_a_status_that_expects_none_is_unexpected():
     doc["error"] = True
     report = xr.verify(sent, [xr.trace(sent[0]), xr.trace(invalid, [doc])])
     result = check(report, SUBSEGMENTS_CHECK)
-    assert result.status == "fail" and "2 of 4 subsegments failed (unexpected: 2)" in result.detail
+    assert result.status == "fail" and "2 of 4 segments and subsegments failed (unexpected: 2)" in result.detail
     assert report.extra == 2  # both subsegments
 
 
@@ -171,6 +171,30 @@ def test_allow_unlisted_admits_a_subsegment_by_name():
     assert check(xr.VERIFIER.verify(sent, obs, EXP), SUBSEGMENTS_CHECK).status == "fail"
     report = xr.VERIFIER.verify(sent, obs, exp)
     assert check(report, SUBSEGMENTS_CHECK).status == "pass" and report.extra == 0
+
+
+def test_a_second_root_segment_under_another_name_is_unexpected(sent):
+    # The request's telemetry again, under a second root with a 500 and a subsegment no route lists.
+    user = by_name(sent, "user_activities")
+    foreign = xr.segment(user) | {"id": xr.seg_id(user, 9), "name": "Flask", "fault": True}
+    foreign["http"] = {"request": {"method": "GET", "url": user.url}, "response": {"status": 500}}
+    foreign["subsegments"] = [
+        {"id": xr.seg_id(user, 10), "name": "surprise", "start_time": user.start, "end_time": user.start + 0.01}
+    ]
+    traces = [xr.trace(r) for r in sent if r is not user] + [xr.trace(user, [xr.segment(user), foreign])]
+    report = xr.verify(sent, traces)
+    result = check(report, SUBSEGMENTS_CHECK)
+    assert result.status == "fail" and "segment 'Flask' in a trace of route 'user_activities'" in result.detail
+    assert report.extra == 1  # the foreign segment, once
+    assert [c.name for c in report.checks if c.status != "pass"] == [result.name]
+    exp = parse_expectations(EXP_TEXT.replace("[xray]\n", '[xray]\nallow_unlisted = ["^Flask$"]\n'))
+    allowed = xr.VERIFIER.verify(sent, xr.observe(sent, traces), exp)
+    assert check(allowed, SUBSEGMENTS_CHECK).status == "pass" and allowed.extra == 0
+    # X-Ray's inferred segment for a downstream AWS call is its mirror of a subsegment, not telemetry sent
+    inferred = {"id": xr.seg_id(user, 11), "name": "DynamoDB", "inferred": True, "trace_id": user.xray_trace_id}
+    inferred |= {"start_time": user.start, "end_time": user.start + 0.01, "parent_id": xr.seg_id(user, 2)}
+    mirrored = [xr.trace(r) for r in sent if r is not user] + [xr.trace(user, [xr.segment(user), inferred])]
+    assert check(xr.verify(sent, mirrored), SUBSEGMENTS_CHECK).status == "pass"
 
 
 # ---- Rollbar ----
