@@ -12,7 +12,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from verifiers.base import CheckSpec, Findings, Observation, ReadError, RunWindow, lookup_path, run_checks, times
@@ -42,6 +42,9 @@ class Occurrence:
 class RollbarObservation(Observation):
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> item as listed
     occurrences: list[Occurrence] = field(default_factory=list)
+    # Occurrences of the items read whose own (client-set) timestamp is outside the run's window: they count
+    # only when they carry a request id we sent (a duplicate or replay with a skewed clock is still ours).
+    outside_window: list[Occurrence] = field(default_factory=list)
 
 
 class RollbarVerifier:
@@ -104,8 +107,8 @@ class RollbarVerifier:
             for rows in self._pages(obs, f"item/{item_id}/instances/", "GET /item/{id}/instances", "instances", {}):
                 for row in rows:
                     occurrence = self._occurrence(row, item_id)
-                    if since <= occurrence.timestamp <= until:
-                        obs.occurrences.append(occurrence)
+                    in_window = since <= occurrence.timestamp <= until
+                    (obs.occurrences if in_window else obs.outside_window).append(occurrence)
                 # Pages come newest first: once a whole page predates the run, the rest do too.
                 if all(float(r.get("timestamp") or 0) < since for r in rows):
                     break
@@ -134,7 +137,10 @@ class RollbarVerifier:
     # ---- checking ----
 
     def verify(self, sent: Sequence[SentRequest], obs: RollbarObservation, expectations: Expectations) -> BackendReport:
-        ctx = _Context(SentIndex(sent), expectations, obs)
+        idx = SentIndex(sent)
+        ours_outside = [o for o in obs.outside_window if o.request_id in idx.by_request_id]
+        obs = replace(obs, occurrences=obs.occurrences + ours_outside, outside_window=[])
+        ctx = _Context(idx, expectations, obs)
         checks = run_checks(BACKEND, check_specs(expectations), ctx)
         expected = {
             (r.request_id, spec.describe()): spec.count

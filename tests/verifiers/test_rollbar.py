@@ -224,6 +224,30 @@ def test_poll_lists_items_and_pages_instances_within_the_window():
     assert [c.name for c in report.checks if c.status != "pass"] == []
 
 
+def test_a_skewed_clock_does_not_hide_a_duplicate_of_a_sent_request():
+    # The client sets an occurrence's timestamp: a duplicate an hour off is still a duplicate, while an
+    # old occurrence of an earlier run (a request id we did not send) stays out.
+    sent = ledger(FAULT, FAULT)
+    w = window(sent)
+    earlier_run = ledger(FAULT)[0]
+    items = [{"id": 11, "counter": 1, "environment": "local", "last_occurrence_timestamp": int(sent[1].end)}]
+    instances = {
+        11: [
+            instance(sent[1], 11, 104, sent[1].end),
+            instance(sent[0], 11, 103, w.start + 3600),  # the duplicate, from a clock an hour ahead
+            instance(sent[0], 11, 102, sent[0].end),
+            instance(earlier_run, 11, 101, w.start - 3600),
+        ]
+    }
+    with served(rollbar_api(items, instances, page_size=10)) as url:
+        v = RollbarVerifier(Connections(rollbar_read_token=TOKEN, rollbar_api_url=f"{url}/api/1"), EXP)
+        obs = v.poll(w)
+    report = v.verify(sent, obs, EXP)
+    result = check(report, "exactly one error RuntimeError")
+    assert result.status == "fail" and "duplicated: 1" in result.detail
+    assert [c.name for c in report.checks if c.status == "fail"] == [result.name]  # the earlier run's is no extra
+
+
 def test_rejected_token_is_a_read_error_without_the_token():
     api = rollbar_api([], {}, status=401)
     with served(api) as url:
