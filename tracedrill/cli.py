@@ -11,6 +11,8 @@ from tracedrill import __version__
 from tracedrill.commands import COMMANDS
 from tracedrill.console import Console
 from tracedrill.drill import EXIT_USAGE, UsageError
+from tracedrill.rundir import RunRecordError
+from verifiers.model import LedgerError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _stop_on_sigterm()
     try:
         return int(COMMANDS[args.command].main(args, console))
-    except UsageError as exc:
+    except (UsageError, LedgerError, RunRecordError) as exc:
         console.out(f"tracedrill: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:

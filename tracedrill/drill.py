@@ -32,7 +32,7 @@ from tracedrill import budgeting, local
 from tracedrill.console import Console
 from tracedrill.loadgen import LoadPlan, run_locust
 from tracedrill.probe import recorded_probe
-from tracedrill.rundir import RunRecord, create_run_dir, new_run_id
+from tracedrill.rundir import RUN_FILE, RunRecord, create_run_dir, new_run_id
 from tracedrill.sampling import SamplingOptions, SamplingPlan, SamplingSetupError, plan_sampling
 from verifiers.base import RunWindow, Verifier, make_verifiers
 from verifiers.budget.allowances import BudgetConfigError
@@ -234,7 +234,8 @@ def verify_session(
 def reverify(run_dir: Path, options: DrillOptions, console: Console) -> int:
     """`tracedrill verify reports/<run-id>`: verify a finished run again, sending no load."""
     record = RunRecord.load_from(run_dir)
-    expectations = _load_expectations(Path(record.expectations))
+    # The file the run was verified with: moved or edited since, it is reported as run.json's, not a flag's.
+    expectations = _load_expectations(Path(record.expectations), f"{run_dir / RUN_FILE} names expectations")
     if record.backends in ("local", "stack"):
         data_dir = run_dir / record.local_data_dir if record.local_data_dir else None
         if record.backends == "stack":  # reopen that stack's data (it may still be running: SQLite allows both)
@@ -419,15 +420,16 @@ def _sampling_extra(record: RunRecord, reports: Sequence[BackendReport]) -> dict
     return {"sampling": sampling_section(config, entries)}
 
 
-def _load_expectations(path: Path) -> Expectations:
+def _load_expectations(path: Path, source: str = "--expect") -> Expectations:
+    """The expectations file ``source`` (the flag, or the run record that named it) points at."""
     try:
         return load_expectations(path)
     except FileNotFoundError as exc:
-        raise UsageError(f"--expect {path}: file not found") from exc
+        raise UsageError(f"{source} {path}: file not found") from exc
     except IsADirectoryError as exc:
-        raise UsageError(f"--expect {path}: is a directory; give the expectations TOML file") from exc
+        raise UsageError(f"{source} {path}: is a directory; give the expectations TOML file") from exc
     except ValueError as exc:
-        raise UsageError(f"--expect {path}: {exc}") from exc
+        raise UsageError(f"{source} {path}: {exc}") from exc
 
 
 def _validate(options: DrillOptions) -> None:

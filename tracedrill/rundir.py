@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verifiers.field_types import wrong_field_types
+
 RUN_FILE = "run.json"
 
 
@@ -42,10 +44,26 @@ class RunRecord:
 
     @classmethod
     def load_from(cls, run_dir: Path) -> RunRecord:
+        """The run's record; RunRecordError naming the problem when run.json is missing or damaged."""
         path = run_dir / RUN_FILE
         if not path.is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run directory: {RUN_FILE} is missing")
-        return cls(**json.loads(path.read_text(encoding="utf-8")))
+            raise RunRecordError(f"{run_dir} is not a run directory: {RUN_FILE} is missing")
+        try:
+            fields = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(fields, dict):
+                raise TypeError(f"a JSON {type(fields).__name__}, not an object")
+            record = cls(**fields)
+            if problems := wrong_field_types(record):
+                raise TypeError("; ".join(problems))
+        except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RunRecordError(
+                f"{path}: not a run record ({exc}); tracedrill run writes it: repair it, or verify another run"
+            ) from None
+        return record
+
+
+class RunRecordError(ValueError):
+    """run.json is missing or not what tracedrill run wrote."""
 
 
 def create_run_dir(reports_dir: Path, run_id: str) -> Path:

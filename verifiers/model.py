@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from verifiers.field_types import wrong_field_types
+
 Backend = Literal["honeycomb", "xray", "cloudwatch_logs", "rollbar"]
 # Checks about the load itself (did the target answer?) sit beside the four backends in reports.
 CheckGroup = Literal["honeycomb", "xray", "cloudwatch_logs", "rollbar", "load"]
@@ -51,23 +53,45 @@ class SentRequest:
 
     @classmethod
     def from_json(cls, line: str) -> SentRequest:
-        return cls(**json.loads(line))
+        """The record of one ledger line; ValueError or TypeError when the line is no such record."""
+        fields = json.loads(line)
+        if not isinstance(fields, dict):
+            raise TypeError(f"a JSON {type(fields).__name__}, not an object")
+        record = cls(**fields)
+        if problems := wrong_field_types(record):
+            raise TypeError("; ".join(problems))
+        return record
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
 
+class LedgerError(ValueError):
+    """A sent-ledger line that is no record: the message names the file, the line and what to do."""
+
+
 def read_ledger(path: Path) -> list[SentRequest]:
     """Read every ledger file: ``sent.jsonl`` or a directory of ``sent*.jsonl`` (one per worker)."""
     files = sorted(path.glob("sent*.jsonl")) if path.is_dir() else [path]
-    return [SentRequest.from_json(line) for f in files for line in _lines(f)]
+    return [_record(f, number, line) for f in files for number, line in _lines(f)]
 
 
-def _lines(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
+def _record(path: Path, number: int, line: str) -> SentRequest:
+    try:
+        return SentRequest.from_json(line)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError; TypeError: wrong or missing keys
+        cut = "" if line.endswith("\n") else " (the file's last line, cut short: its writer stopped mid-write)"
+        raise LedgerError(
+            f"{path}:{number}: not a sent-ledger record{cut}: {exc}. Every line must be one JSON object "
+            "as loadtests.ledger.LedgerWriter writes it; remove or repair the line and verify again"
+        ) from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
             if line.strip():
-                yield line
+                yield number, line
 
 
 @dataclass(frozen=True)

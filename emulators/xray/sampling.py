@@ -206,8 +206,12 @@ class SamplingRuleSet:
             return []
         try:
             data = json.loads(self._path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise SamplingRulesError(f"{self._path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         except json.JSONDecodeError as exc:
             raise SamplingRulesError(f"{self._path}: not valid JSON: {exc}") from exc
+        except OSError as exc:
+            raise SamplingRulesError(f"{self._path}: cannot read the sampling rules ({exc.strerror})") from exc
         return parse_rules(data, str(self._path))
 
 

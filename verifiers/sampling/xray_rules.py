@@ -112,6 +112,8 @@ def load_rules(path: Path) -> XRayRuleSet:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RulesError(f"{path}: cannot read the sampling rules ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise RulesError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise RulesError(f"{path}: not valid JSON ({exc})") from None
     return parse_rules(data, str(path))
