@@ -6,6 +6,7 @@ same way (HTTP for Honeycomb and Rollbar, boto3 for X-Ray and CloudWatch Logs).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ import boto3
 import requests
 from botocore.config import Config
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
@@ -150,10 +152,14 @@ class Connections:
         )
 
     def xray_client(self) -> XRayClient:
-        return self._boto_session().client("xray", endpoint_url=self.xray_endpoint_url, config=self._boto_config())
+        client = self._boto_session().client("xray", endpoint_url=self.xray_endpoint_url, config=self._boto_config())
+        client.meta.events.register("before-parse", _refuse_non_json_answers)
+        return client
 
     def logs_client(self) -> CloudWatchLogsClient:
-        return self._boto_session().client("logs", endpoint_url=self.logs_endpoint_url, config=self._boto_config())
+        client = self._boto_session().client("logs", endpoint_url=self.logs_endpoint_url, config=self._boto_config())
+        client.meta.events.register("before-parse", _refuse_non_json_answers)
+        return client
 
     def _boto_config(self) -> Config:
         return boto_config(self.connect_timeout_s, self.read_timeout_s)
@@ -181,6 +187,20 @@ class HttpAnswer:
                 if isinstance(self.body.get(key), str) and self.body[key]:
                     return str(self.body[key])
         return self.text[:200]
+
+    def not_the_service(self, operation: str, endpoint_variable: str) -> str | None:
+        """For a success status whose body is no JSON object (an HTML page, null, a list): what to say,
+        since whatever answered is not the service; None for any other answer."""
+        if not 200 <= self.status < 300 or isinstance(self.body, dict):
+            return None
+        if self.body is not None or self.text.strip() == "null":
+            shown = f"a JSON {'null' if self.body is None else type(self.body).__name__}"
+        else:
+            shown = repr(self.text[:80]) if self.text.strip() else "an empty body"
+        return (
+            f"{operation} answered HTTP {self.status} with {shown}, not the service's JSON object: "
+            f"is {endpoint_variable} the service's API?"
+        )
 
 
 class HttpJsonApi:
@@ -238,6 +258,29 @@ _THROTTLED_CODES = frozenset(
 )
 
 
+class NotAnAwsAnswer(BotoCoreError):
+    """A successful HTTP answer whose body is no JSON object: whatever answered is not the AWS service."""
+
+    fmt = "{operation} answered HTTP {status} with {what}, which no AWS JSON API sends"
+
+
+def _refuse_non_json_answers(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+    # botocore reads an HTML page as an empty answer (no traces, no events: a "missing" verdict that
+    # blames the app) and crashes on a JSON null or list; both mean the endpoint is not X-Ray or Logs.
+    if response_dict.get("status_code", 0) >= 300:
+        return  # error answers have their own parsing and messages
+    body = response_dict.get("body") or b""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        what = f"{len(body)} bytes that are not JSON" if body else "an empty body"
+    else:
+        if isinstance(document, dict):
+            return
+        what = f"a JSON {type(document).__name__}"
+    raise NotAnAwsAnswer(operation=operation_model.name, status=response_dict.get("status_code"), what=what)
+
+
 def aws_read_error(backend: Backend, exc: Exception, endpoint_variable: str) -> ReadError:
     """A boto3 failure as a ReadError whose message says what to fix (never a credential value)."""
     if isinstance(exc, ClientError):
@@ -262,4 +305,6 @@ def aws_read_error(backend: Backend, exc: Exception, endpoint_variable: str) -> 
         )
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
         return ReadError(backend, "unreachable", f"{exc} (check {endpoint_variable} and AWS_DEFAULT_REGION)")
+    if isinstance(exc, NotAnAwsAnswer):
+        return ReadError(backend, "error", f"{exc}: is {endpoint_variable} the service's endpoint?")
     return ReadError(backend, "error", f"{type(exc).__name__}: {exc}")

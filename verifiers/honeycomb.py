@@ -185,9 +185,13 @@ class HoneycombVerifier:
             return
         if columns.status in (401, 403):
             return self._read_without_queries(obs, columns, "GET /1/columns")
-        if columns.status != 200 or not isinstance(columns.body, list):
-            raise _problem(columns, "GET /1/columns")
-        existing = {c.get("key_name"): c for c in columns.body if isinstance(c, dict)}
+        if (
+            columns.status != 200
+            or not isinstance(columns.body, list)
+            or not all(isinstance(c, dict) for c in columns.body)
+        ):
+            raise _problem(columns, "GET /1/columns")  # Honeycomb lists columns as objects
+        existing = {c.get("key_name"): c for c in columns.body}
         watched = (self.expectations.honeycomb.request_id_attribute, *ARRIVAL_COLUMNS)
         obs.last_written = {name: _epoch((existing.get(name) or {}).get("last_written")) for name in watched}
         if "trace.trace_id" not in existing:
@@ -326,7 +330,9 @@ class HoneycombVerifier:
         last_written, read before, is then the only arrival signal."""
         auth = self._call(obs, "GET", "1/auth", "GET /1/auth")
         obs.auth_ok = auth.status == 200
-        access = (auth.body or {}).get("api_key_access", {}) if obs.auth_ok and isinstance(auth.body, dict) else {}
+        if obs.auth_ok and not isinstance(auth.body, dict):
+            raise _problem(auth, "GET /1/auth")  # says what answered instead of Honeycomb's JSON object
+        access = (auth.body or {}).get("api_key_access", {}) if obs.auth_ok else {}
         if auth.status in (401, 403):
             obs.auth_detail = (
                 f"Honeycomb rejected HONEYCOMB_API_KEY (GET /1/auth: HTTP {auth.status}: {auth.message()})"
@@ -433,6 +439,8 @@ def _problem(answer: HttpAnswer, operation: str) -> ReadError:
             f"rate limited on {operation} (HTTP 429{shown}): "
             f"Create Query Result allows {QUERY_RESULTS_PER_MINUTE} a minute",
         )
+    if odd := answer.not_the_service(operation, "HONEYCOMB_API_ENDPOINT"):
+        return ReadError(BACKEND, "error", odd)
     return ReadError(BACKEND, "error", f"{operation} answered HTTP {answer.status}: {answer.message()}")
 
 

@@ -186,6 +186,8 @@ def _problem(answer: HttpAnswer, operation: str) -> ReadError:
         )
     if answer.status == 429:
         return ReadError(BACKEND, "throttled", f"rate limited on {operation} (HTTP 429: {answer.message()})")
+    if odd := answer.not_the_service(operation, "ROLLBAR_API_ENDPOINT"):
+        return ReadError(BACKEND, "error", odd)
     return ReadError(BACKEND, "error", f"{operation} answered HTTP {answer.status}: {answer.message()}")
 
 
