@@ -188,3 +188,16 @@ def test_tracedrill_run_is_refused_with_exit_2_before_anything_starts_or_any_req
     # No run directory, so no sent-ledger, no locust.log, no target log: nothing was started or sent.
     assert not reports.exists()
     assert "Locust:" not in proc.stdout and "starting the" not in proc.stdout
+
+
+def test_locusts_own_run_time_after_the_separator_is_the_one_the_guard_plans_with(tmp_path: Path):
+    # `--run-time 1s -- -t 10m` runs ten minutes: the guard must forecast ten minutes, not one second.
+    reports = tmp_path / "reports"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "ROLLBAR_", "HONEYCOMB_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracedrill.cli", "run", "--run-time", "1s", "--allowance", "rollbar.occurrences=50",
+         "--budget-db", str(tmp_path / "b.sqlite3"), "--reports-dir", str(reports), "--", "-t", "10m", "-u", "20"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "budget guard refused the run" in proc.stdout and not reports.exists()

@@ -9,7 +9,9 @@ import pytest
 
 from emulators.stack import DEFAULT_SAMPLING_RULES
 from tracedrill.cli import build_parser
+from tracedrill.commands.common import load_plan
 from tracedrill.commands.sampling_flags import sampling_options
+from tracedrill.drill import UsageError
 from tracedrill.sampling import SamplingOptions, SamplingSetupError, plan_sampling
 from verifiers.sampling.config import SamplingConfig
 
@@ -97,3 +99,16 @@ def test_run_parses_the_flags() -> None:
          "--expect-xray-rule", "e.json", "--sampling-alpha", "0.01"]
     )  # fmt: skip
     assert sampling_options(args) == SamplingOptions("traceidratio", 0.25, Path("r.json"), Path("e.json"), 0.01)
+
+
+def test_locusts_load_shape_flags_after_the_separator_become_the_plan() -> None:
+    args = build_parser().parse_args(
+        ["run", "--users", "10", "--run-time", "5s", "--", "-u", "2", "--spawn-rate=0.5", "-t", "10m", "-L", "DEBUG"]
+    )
+    plan = load_plan(args)
+    assert (plan.users, plan.spawn_rate, plan.run_time) == (2, 0.5, "10m")
+    assert tuple(plan.extra_args) == ("-L", "DEBUG")  # the rest still passes through verbatim
+    with pytest.raises(UsageError, match=r"-u after --: needs a whole number, got 'two'"):
+        load_plan(build_parser().parse_args(["run", "--", "-u", "two"]))
+    with pytest.raises(UsageError, match=r"-t after --: needs a timespan like 30s, got ''"):
+        load_plan(build_parser().parse_args(["run", "--", "-t"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from emulators.stack import DEFAULT_DATA_DIR, ENDPOINTS_FILE, read_endpoints
 from tracedrill.drill import DrillOptions, UsageError
@@ -129,9 +130,47 @@ def drill_options(args: argparse.Namespace) -> DrillOptions:
     )
 
 
+# Locust's flags for the load's shape: given after `--` they still win, and they are taken into the plan so
+# that what tracedrill prints, records in run.json, forecasts and guards is the load Locust runs.
+_LOAD_SHAPE_FLAGS = {"-u": "users", "--users": "users", "-r": "spawn_rate", "--spawn-rate": "spawn_rate",
+                     "-t": "run_time", "--run-time": "run_time"}  # fmt: skip
+
+
 def load_plan(args: argparse.Namespace) -> LoadPlan:
-    """The Locust plan of `run` and `ui`; Locust's own flags come after `--` and pass through verbatim."""
+    """The Locust plan of `run` and `ui`; Locust's own flags come after `--` and pass through verbatim,
+    except the load's shape (users, spawn rate, run time), which becomes the plan's."""
     extra = list(args.locust_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
-    return LoadPlan(args.users, args.spawn_rate, args.run_time, args.locustfile, tuple(extra), processes=args.processes)
+    shape: dict[str, Any] = {"users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time}
+    rest: list[str] = []
+    arguments = iter(extra)
+    for arg in arguments:
+        flag, equals, value = arg.partition("=")
+        name = _LOAD_SHAPE_FLAGS.get(flag)
+        if name is None:
+            rest.append(arg)
+            continue
+        if not equals:
+            value = next(arguments, "")
+        shape[name] = _shape_value(flag, name, value)
+    return LoadPlan(
+        shape["users"], shape["spawn_rate"], shape["run_time"], args.locustfile, tuple(rest), processes=args.processes
+    )
+
+
+_SHAPE_TYPES: dict[str, tuple[type, str]] = {
+    "users": (int, "a whole number"),
+    "spawn_rate": (float, "a number"),
+    "run_time": (str, "a timespan like 30s"),
+}
+
+
+def _shape_value(flag: str, name: str, value: str) -> Any:
+    kind, described = _SHAPE_TYPES[name]
+    try:
+        if value:
+            return kind(value)
+    except ValueError:
+        pass
+    raise UsageError(f"{flag} after --: needs {described}, got {value!r}")
