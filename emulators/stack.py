@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from emulators._server import ServedApp, serve
 from emulators.cloudwatch_logs.api import create_app as create_logs_app
@@ -162,6 +164,18 @@ def write_endpoints(data_dir: Path, endpoints: StackEndpoints) -> Path:
     path = data_dir / ENDPOINTS_FILE
     path.write_text(json.dumps(asdict(endpoints), indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def silent_endpoint(endpoints: StackEndpoints, timeout_s: float = 2.0) -> tuple[str, str] | None:
+    """(url, error) of the first HTTP endpoint nothing accepts a connection on; None when all do. A stack
+    killed without its cleanup (SIGKILL) leaves endpoints.json behind with nobody listening."""
+    for url in (endpoints.honeycomb, endpoints.xray_api, endpoints.cloudwatch_logs, endpoints.rollbar):
+        parts = urlsplit(url)
+        try:
+            socket.create_connection((parts.hostname or "", parts.port or 80), timeout=timeout_s).close()
+        except OSError as exc:
+            return url, exc.strerror or str(exc)
+    return None
 
 
 def read_endpoints(data_dir: Path) -> StackEndpoints:

@@ -3,7 +3,10 @@ segment, log line and Rollbar item is retrievable through the public read APIs."
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +30,7 @@ from verifiers.model import Backend, SentRequest, read_ledger
 from verifiers.polling import WaitSettings
 from verifiers.verify import verify_run
 
-from .conftest import PORT_FLAGS, clean_env, stack_up
+from .conftest import PORT_FLAGS, clean_env, run_tracedrill, stack_up
 
 pytestmark = pytest.mark.e2e
 
@@ -146,3 +149,48 @@ def test_a_host_name_is_a_usage_error_naming_the_flag(capsys: pytest.CaptureFixt
         build_parser().parse_args(["stack", "up", "--host", "example.com"])
     assert exit_info.value.code == 2
     assert "--host: 'example.com' is not an IP address" in capsys.readouterr().err
+
+
+def test_a_closed_terminal_stops_the_stack_and_takes_its_endpoints_along(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    command = [sys.executable, "-m", "tracedrill.cli", "stack", "up", "--data-dir", str(data_dir)]
+    command += [part for flag in PORT_FLAGS for part in (flag, "0")]
+    proc = subprocess.Popen(command, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("Ctrl-C stops the stack"):
+            break
+    assert (data_dir / ENDPOINTS_FILE).exists()
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=15) == 0 and "local stack stopped" in proc.stdout.read()
+    assert not (data_dir / ENDPOINTS_FILE).exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_endpoints_left_by_a_killed_stack_are_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    # SIGKILL leaves endpoints.json with nobody listening: say so before starting anything.
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("honeycomb", "xray_api", "cloudwatch_logs", "rollbar")}
+    (data_dir / ENDPOINTS_FILE).write_text(json.dumps({**dead, "xray_daemon": f"127.0.0.1:{free_port()}"}))
+    done = run_tracedrill(
+        "run", "--backends", "stack", "--stack-dir", str(data_dir), "--run-time", "2s", "--no-budget", cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"nothing answers at {dead['honeycomb']}" in done.stdout and "its stack has stopped" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr and not (tmp_path / "reports").exists()
+
+
+def test_verify_of_a_run_that_never_sent_load_says_so(tmp_path: Path) -> None:
+    (tmp_path / "reports" / "aborted").mkdir(parents=True)
+    done = run_tracedrill("verify", "reports/aborted", cwd=tmp_path)
+    assert (
+        done.returncode == 2 and "reports/aborted has no run.json: its run stopped before sending load" in done.stdout
+    )
+    missing = run_tracedrill("verify", "reports/nowhere", cwd=tmp_path)
+    assert missing.returncode == 2 and "reports/nowhere is not a run directory" in missing.stdout

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from emulators.stack import DEFAULT_DATA_DIR, ENDPOINTS_FILE, read_endpoints
+from emulators.stack import DEFAULT_DATA_DIR, ENDPOINTS_FILE, read_endpoints, silent_endpoint
 from tracedrill.drill import DrillOptions, UsageError
 from tracedrill.loadgen import LoadPlan
 from verifiers.expectations import DEFAULT_EXPECTATIONS
@@ -104,6 +104,12 @@ def apply_target_flags(args: argparse.Namespace, options: DrillOptions) -> None:
                 f"--backends stack: no running stack in {args.stack_dir} (no {ENDPOINTS_FILE}); start one with "
                 f"`tracedrill stack up --data-dir {args.stack_dir}`"
             ) from None
+        if silent := silent_endpoint(options.stack):
+            raise UsageError(
+                f"--backends stack: nothing answers at {silent[0]} ({silent[1]}), named in "
+                f"{args.stack_dir / ENDPOINTS_FILE}: its stack has stopped; start one with "
+                f"`tracedrill stack up --data-dir {args.stack_dir}`"
+            )
 
 
 def add_processes_flag(group: argparse._ActionsContainer) -> None:

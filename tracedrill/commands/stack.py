@@ -110,7 +110,9 @@ def main(args: argparse.Namespace, console: Console) -> int:
     except SamplingRulesError as exc:
         console.out(f"tracedrill: error: --xray-rule: {exc}")
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGHUP: its terminal closed. Either way, stop as on Ctrl-C, so endpoints.json goes with the stack.
+    for stop_signal in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, lambda *_: sys.exit(0))
     endpoints_file = write_endpoints(args.data_dir, endpoints)
     try:  # however the stack ends, endpoints.json must not outlive it
         console.out(f"local stack up on {args.host}; data in {args.data_dir}")

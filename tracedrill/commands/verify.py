@@ -29,5 +29,10 @@ def main(args: argparse.Namespace, console: Console) -> int:
     options.budget = budget_options(args)
     run_dir = args.run_dir.resolve()
     if not (run_dir / RUN_FILE).is_file():
-        raise UsageError(f"{args.run_dir} is not a run directory ({RUN_FILE} is missing); e.g. reports/latest")
+        if run_dir.is_dir():
+            raise UsageError(
+                f"{args.run_dir} has no {RUN_FILE}: its run stopped before sending load (its logs are there); "
+                "verify a run that sent load, e.g. an older one in the same reports directory"
+            )
+        raise UsageError(f"{args.run_dir} is not a run directory; give one such as reports/latest")
     return reverify(run_dir, options, console)
