@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+import time
+from typing import Any
+
 import pytest
 
+from emulators._server import serve
 from tracedrill import overhead
 from tracedrill.cli import main
 
@@ -55,3 +60,33 @@ def test_target_env_switches_every_instrumentation() -> None:
     base = {"TRACEDRILL_DISABLE": "otel", "KEEP": "1"}
     assert overhead.target_env(base, True) == {"KEEP": "1"}
     assert overhead.target_env(base, False)["TRACEDRILL_DISABLE"] == "otel,xray,cloudwatch,rollbar"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_apps_that_are_not_up_are_a_usage_error_before_any_load(capsys: pytest.CaptureFixture[str]) -> None:
+    on, off = (f"http://127.0.0.1:{_free_port()}" for _ in range(2))
+    started = time.monotonic()
+    assert main(["overhead", "--on", on, "--off", off, "--path", "/x", "--seconds", "0.2", "--rounds", "1"]) == 2
+    assert f"--on {on}: nothing answers /x" in capsys.readouterr().out
+    assert time.monotonic() - started < 10  # refused at once, not a measured phase of connection errors
+
+
+def test_a_path_answering_404_is_measured_but_said(capsys: pytest.CaptureFixture[str]) -> None:
+    def not_found(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+        return [b"not found"]
+
+    on, off = serve("on", not_found), serve("off", not_found)
+    try:
+        argv = ["overhead", "--on", on.url, "--off", off.url, "--path", "/nope", "--seconds", "0.3", "--rounds", "1"]
+        assert main(argv) == 0
+    finally:
+        on.stop()
+        off.stop()
+    out = capsys.readouterr().out
+    assert f"note: {on.url}/nope answers 404 Not Found" in out and f"note: {off.url}/nope answers 404" in out

@@ -6,6 +6,8 @@ import argparse
 import contextlib
 import os
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from emulators.stack import LocalStack, StackConfig, app_environment
 from target_app.server import start_target
 from tracedrill import local, overhead
 from tracedrill.console import Console
-from tracedrill.drill import UsageError
+from tracedrill.drill import EXIT_USAGE, UsageError
 
 DESCRIPTION = """\
 Measure what instrumentation costs per request: the same app with every instrumentation on and
@@ -70,6 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def main(args: argparse.Namespace, console: Console) -> int:
     _validate(args)
     with _instances(args, console) as (on, off, routes):
+        if args.on:
+            _check_answering(on, off, routes, console)
         console.step(
             f"measuring {len(routes)} route(s): {args.rounds} round(s) x {args.seconds:g} s per instance, "
             f"{args.concurrency} connections"
@@ -85,12 +89,38 @@ def main(args: argparse.Namespace, console: Console) -> int:
         )
     console.out("")
     console.out(overhead.render(overhead.table(figures)))
+    silent = [f"{f.route} ({label})" for f in figures for label in ("on", "off") if not any(f.rps(label))]
+    if silent:
+        console.out(f"\ntracedrill: error: no answers at all from {', '.join(silent)}: an app stopped during the run")
+        return EXIT_USAGE
     if on.pid is None or off.pid is None:
         console.out("\n(CPU per request needs --on-pid and --off-pid for apps you started yourself)")
     if args.json:
         overhead.write_json(args.json, figures)
         console.out(f"\nevery phase: {args.json}")
     return 0
+
+
+def _check_answering(
+    on: overhead.Instance, off: overhead.Instance, routes: Sequence[overhead.RouteLoad], console: Console
+) -> None:
+    """One request per instance and path before any load: an app that is not up is a usage error, not a
+    table of zeros; a 404 is measured (an error path costs too) but said."""
+    for instance in (on, off):
+        for route in routes:
+            url = instance.url + route.path
+            try:
+                with urllib.request.urlopen(url, timeout=5) as answer:
+                    status = answer.status
+            except urllib.error.HTTPError as exc:
+                status = exc.code
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise UsageError(
+                    f"--{instance.label} {instance.url}: nothing answers {route.path} ({reason}); start the app first"
+                ) from None
+            if status == 404:
+                console.out(f"note: {url} answers 404 Not Found: measuring the not-found path")
 
 
 def _validate(args: argparse.Namespace) -> None:
