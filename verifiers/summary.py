@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from verifiers.model import PROBE_ROUTE_NAME, BackendReport, CheckResult, SentRequest, worst
+from verifiers.model import PROBE_ROUTE_NAME, BackendReport, CheckResult, SentRequest, is_vacuous, worst
 
 
 def verdict(reports: Sequence[BackendReport], fail_on_unverifiable: bool = True) -> str:
@@ -103,9 +103,28 @@ def console_table(reports: Sequence[BackendReport]) -> str:
 
 
 def failing_checks(summary: dict[str, Any]) -> list[str]:
-    """One line per check that did not pass, from summary.json's ``checks`` (the load check included)."""
-    return [
-        f"{c['status'].upper()} {c['backend']}: {c['name']} — {c['detail']}"
-        for c in summary["checks"]
-        if c["status"] != "pass"
+    """A line per check that did not pass, from summary.json's ``checks`` (the load check included); checks
+    of one backend that did not pass for the same reason (a plan without the query API: every per-span
+    check) share one line. Ends with how to accept undecided checks when only they failed the run."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for c in summary["checks"]:
+        if c["status"] != "pass":
+            groups.setdefault((c["status"], c["backend"], c["detail"]), []).append(c["name"])
+    lines = []
+    for (status, backend, detail), names in groups.items():
+        shown = (
+            names[0]
+            if len(names) == 1
+            else f"{len(names)} checks ({names[0]}; {names[1]}{'; …' if len(names) > 2 else ''})"
+        )
+        lines.append(f"{status.upper()} {backend}: {shown} — {detail}")
+    undecided = [
+        c for c in summary["checks"] if c["status"] == "unverifiable" and not is_vacuous(c["status"], c["detail"])
     ]
+    decided_bad = any(c["status"] in ("fail", "timed-out") for c in summary["checks"])
+    if summary.get("verdict") == "fail" and undecided and not decided_bad:
+        lines.append(
+            f"(the run failed only on {len(undecided)} check(s) that could not be decided; "
+            "--allow-unverifiable accepts them and still reports them)"
+        )
+    return lines

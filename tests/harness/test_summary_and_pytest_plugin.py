@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from verifiers.model import PROBE_ROUTE_NAME, BackendReport, CheckResult, CheckStatus, SentRequest
-from verifiers.summary import build_summary, console_table, verdict, write_summary
+from verifiers.summary import build_summary, console_table, failing_checks, verdict, write_summary
 
 
 def _sent(n: int) -> list[SentRequest]:
@@ -171,3 +171,18 @@ def test_pytest_plugin_makes_one_item_per_check_grouped_by_backend(tmp_path: Pat
     assert details == ["2 traces"]  # a passing check keeps its detail in the report
     assert {c.get("classname") for c in by_name.values()} >= {"summary.json.honeycomb", "summary.json.xray"}
     assert json.loads((tmp_path / "summary.json").read_text())["verdict"] == "fail"
+
+
+def test_failing_lines_group_one_reason_and_say_how_to_accept_undecided_checks() -> None:
+    refused = "Honeycomb answered HTTP 403: this plan has no Query Data API"
+    checks = [CheckResult("honeycomb", f"check {n}", "unverifiable", refused) for n in range(13)]
+    checks.append(CheckResult("honeycomb", "one more", "unverifiable", "a different reason"))
+    report = BackendReport("honeycomb", None, 0, None, 0, checks)
+    summary = build_summary("r1", _sent(3), [report], fail_on_unverifiable=True)
+    lines = failing_checks(summary)
+    assert lines[0] == f"UNVERIFIABLE honeycomb: 13 checks (check 0; check 1; …) — {refused}"
+    assert lines[1] == "UNVERIFIABLE honeycomb: one more — a different reason"
+    assert "--allow-unverifiable accepts them" in lines[-1] and len(lines) == 3
+    # a decided failure is the reason of its own: no hint that accepting undecided checks would pass the run
+    failed = replace(report, checks=[*checks, CheckResult("honeycomb", "counted", "fail", "2 missing")])
+    assert not any("--allow-unverifiable" in line for line in failing_checks(build_summary("r1", _sent(3), [failed])))
