@@ -32,21 +32,7 @@ NAMES = {
     "ROLLBAR_ENVIRONMENT": "orders-test",
 }
 # Its own sampling rule: every request (the app traces all, sampling=False), so each X-Ray check has traces.
-ORDERS_RULE = {
-    "SamplingRule": {
-        "RuleName": "orders",
-        "ResourceARN": "*",
-        "Priority": 100,
-        "FixedRate": 1.0,
-        "ReservoirSize": 1,
-        "ServiceName": "orders-api",
-        "ServiceType": "*",
-        "Host": "*",
-        "HTTPMethod": "*",
-        "URLPath": "*",
-        "Version": 1,
-    }
-}
+ORDERS_RULE = FIXTURES / "other_app_xray_rule.json"
 
 
 _tracedrill = run_tracedrill
@@ -55,9 +41,7 @@ _tracedrill = run_tracedrill
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """`tracedrill stack up` serving the orders rule: its data directory and the app environment it printed."""
-    rules = tmp_path / "orders-rule.json"
-    rules.write_text(json.dumps(ORDERS_RULE), encoding="utf-8")
-    with stack_up(tmp_path / "stack", "--xray-rule", str(rules)) as running:
+    with stack_up(tmp_path / "stack", "--xray-rule", str(ORDERS_RULE)) as running:
         assert (running.data_dir / "endpoints.json").is_file()
         yield running.data_dir, running.app_env
     assert not (running.data_dir / "endpoints.json").exists()  # a stopped stack is not offered to `run`
