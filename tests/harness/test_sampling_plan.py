@@ -10,6 +10,7 @@ import pytest
 from emulators.stack import DEFAULT_SAMPLING_RULES
 from tracedrill.cli import build_parser
 from tracedrill.commands.common import load_plan
+from tracedrill.commands.run import drill_options_from
 from tracedrill.commands.sampling_flags import sampling_options
 from tracedrill.drill import UsageError
 from tracedrill.sampling import SamplingOptions, SamplingSetupError, plan_sampling
@@ -112,3 +113,10 @@ def test_locusts_load_shape_flags_after_the_separator_become_the_plan() -> None:
         load_plan(build_parser().parse_args(["run", "--", "-u", "two"]))
     with pytest.raises(UsageError, match=r"-t after --: needs a timespan like 30s, got ''"):
         load_plan(build_parser().parse_args(["run", "--", "-t"]))
+
+
+def test_ui_takes_every_flag_of_run() -> None:
+    argv = ["--no-budget", "--fault", "logger-none", "--xray-rule", "r.json", "--users", "3", "--", "-t", "9s"]
+    ui, run = (drill_options_from(build_parser().parse_args([command, *argv])) for command in ("ui", "run"))
+    assert ui == run and not ui.budget.enabled and ui.fault == "logger-none" and ui.plan.run_time == "9s"
+    assert build_parser().parse_args(["ui"]).run_time is None  # the web UI runs until stopped
