@@ -95,3 +95,20 @@ def test_summary_section_and_chart() -> None:
         ]
     )
     assert svg.count("<polyline") == 2 and "<polygon" in svg and "1s" in svg
+
+
+def test_a_failed_count_names_the_served_rule_that_differs_from_the_expected_one() -> None:
+    fields = {"ServiceName": "*", "Host": "*", "HTTPMethod": "*", "URLPath": "*", "ServiceType": "*", "Priority": 1}
+    intended = parse_rules({"SamplingRule": {"RuleName": "R", "ReservoirSize": 0, "FixedRate": 0.1, **fields}}, "i")
+    served = parse_rules({"SamplingRule": {"RuleName": "R", "ReservoirSize": 0, "FixedRate": 0.5, **fields}}, "s")
+    sent = [replace(s, app_process="p1") for s in ledger(*[HOME] * 200)]
+    every_other = {s.xray_trace_id for s in sent[::2]}  # sampled as the served rule says
+    args: dict[str, Any] = dict(served_error="", service="backend-flask", processes=1, alpha=0.001)
+    checks, _ = sampling_checks(sent, every_other, expected=intended, served=served, **args)
+    count = next(c for c in checks if c.status == "fail")
+    assert "GetSamplingRules differs from the expected rules: R (reservoir 0/s, fixed rate 0.1) is served as " in (
+        count.detail
+    )
+    # served as expected: no such sentence (the miss has another cause)
+    same, _ = sampling_checks(sent, every_other, expected=intended, served=intended, **args)
+    assert all("GetSamplingRules differs" not in c.detail for c in same)

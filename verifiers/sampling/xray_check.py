@@ -364,4 +364,26 @@ def sampling_checks(
     )
     if expected is not None:
         result.served = served
+        if served is not None and (differs := _served_differs(expected, served)):
+            # The likeliest cause by far: the app samples by what the service serves, not by the file.
+            result.checks = [
+                replace(c, detail=f"{c.detail}. {differs}") if c.name == COUNT_CHECK and c.status == "fail" else c
+                for c in result.checks
+            ]
     return result.checks, {"xray": result.section()}
+
+
+def _served_differs(expected: XRayRuleSet, served: XRayRuleSet) -> str:
+    """What the service serves that differs from the expected rules (by rule name): '' when nothing does.
+    Local rules are the app's own file, whatever the service serves."""
+    if expected.mode != "centralized":
+        return ""
+    serving = {r.name: r for r in served.rules}
+    changed = [
+        f"{r.describe()} is served as {serving[r.name].describe()}"
+        for r in expected.rules
+        if r.name in serving and (r.reservoir, r.rate) != (serving[r.name].reservoir, serving[r.name].rate)
+    ]
+    missing = [r.name for r in expected.rules if r.name not in serving and not r.is_default]
+    parts = changed + ([f"not served at all: {', '.join(missing)}"] if missing else [])
+    return f"GetSamplingRules differs from the expected rules: {'; '.join(parts)}" if parts else ""
