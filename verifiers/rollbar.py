@@ -121,7 +121,7 @@ class RollbarVerifier:
             id=str(row.get("id")),
             item_id=str(row.get("item_id", item_id)),
             timestamp=float(row.get("timestamp") or data.get("timestamp") or 0),
-            level=str(data.get("level", "")),
+            level=_level(data, body),
             environment=str(data.get("environment", "")),
             request_id=None if request_id is MISSING or request_id is None else str(request_id),
             exception_class=_exception_class(body),
@@ -156,6 +156,15 @@ class RollbarVerifier:
 
 def _table(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _level(data: dict[str, Any], body: dict[str, Any]) -> str:
+    """The level as Rollbar reads it: case does not matter, and a payload without one is an "error" when it
+    reports an exception and "info" when it is a message (Rollbar's documented defaults)."""
+    level = data.get("level")
+    if isinstance(level, str) and level:
+        return level.lower()
+    return "info" if "message" in body and not {"trace", "trace_chain", "crash_report"} & body.keys() else "error"
 
 
 def _exception_class(body: dict[str, Any]) -> str | None:

@@ -626,13 +626,18 @@ def _closed_once(c: _Context) -> Findings:
             f.bad(rid, "orphan", f"'{orphan.name}' has parent {orphan.doc.get('parent_id')}, not in the trace")
         for node in nodes:
             if node.parent is None:  # a segment: it must be closed; it has no parent to sit inside
-                f.add(rid, [] if _closed(node) else [("not closed", f"segment '{node.name}' has no end_time")])
+                if not _closed(node):
+                    f.add(rid, [("not closed", f"segment '{node.name}' has no end_time")])
+                else:
+                    f.add(rid, [("ends before it starts", f"segment '{node.name}'")] if _backwards(node) else [])
                 continue
             problems = []
             if ids[node.id] > 1:
                 problems.append(("sent twice", f"'{node.name}' id {node.id} × {ids[node.id]}"))
             if not _closed(node):
                 problems.append(("not closed", f"'{node.name}' has no end_time"))
+            elif _backwards(node):
+                problems.append(("ends before it starts", f"'{node.name}'"))
             elif not _inside(node, node.parent):
                 problems.append(
                     ("outside its parent", f"'{node.name}' ends after '{node.parent.name}' or starts before it")
@@ -689,6 +694,13 @@ def _unexpected_nodes(c: _Context) -> Findings:
 
 def _closed(node: Node) -> bool:
     return not node.doc.get("in_progress") and node.doc.get("end_time") is not None
+
+
+def _backwards(node: Node) -> bool:
+    try:
+        return float(node.doc["end_time"]) < float(node.doc["start_time"])
+    except (KeyError, TypeError, ValueError):
+        return False  # no numbers to compare: the segment's own validity is the service's to refuse
 
 
 def _inside(node: Node, parent: Node) -> bool:

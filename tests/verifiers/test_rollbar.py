@@ -248,6 +248,20 @@ def test_a_skewed_clock_does_not_hide_a_duplicate_of_a_sent_request():
     assert [c.name for c in report.checks if c.status == "fail"] == [result.name]  # the earlier run's is no extra
 
 
+def test_levels_are_read_as_rollbar_reads_them():
+    # Any case, and no level at all means "error" for an exception: both are the expected error occurrence.
+    sent = ledger(FAULT, FAULT)
+    shouted, unsaid = instance(sent[0], 11, 102, sent[0].end, level="ERROR"), instance(sent[1], 11, 101, sent[1].end)
+    del unsaid["data"]["level"]
+    items = [{"id": 11, "counter": 1, "environment": "local", "last_occurrence_timestamp": int(sent[1].end)}]
+    with served(rollbar_api(items, {11: [shouted, unsaid]}, page_size=10)) as url:
+        v = RollbarVerifier(Connections(rollbar_read_token=TOKEN, rollbar_api_url=f"{url}/api/1"), EXP)
+        obs = v.poll(window(sent))
+    assert sorted(o.level for o in obs.occurrences) == ["error", "error"]
+    report = v.verify(sent, obs, EXP)
+    assert [c.name for c in report.checks if c.status == "fail"] == []
+
+
 def test_rejected_token_is_a_read_error_without_the_token():
     api = rollbar_api([], {}, status=401)
     with served(api) as url:

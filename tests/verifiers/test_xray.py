@@ -217,6 +217,16 @@ def test_subsegment_sent_twice_or_left_open_fails_the_closure_check(sent):
     del doc["end_time"]
     assert "segment 'backend-flask' has no end_time" in check(verify(sent, [trace(r, [doc])]), "closed once").detail
 
+    # time running backwards: a segment without subsegments (nothing to sit outside of) and a subsegment
+    health = next(s for s in sent if s.name == "health")
+    backwards = segment(health) | {"end_time": health.start - 0.5}
+    result = check(verify(sent, [trace(health, [backwards])]), "closed once")
+    assert result.status == "fail" and "ends before it starts" in result.detail
+    r, doc = user_trace(sent)
+    inner = doc["subsegments"][0]["subsegments"][0]
+    inner["end_time"] = inner["start_time"] - 0.001
+    assert "ends before it starts ('mock-data')" in check(verify(sent, [trace(r, [doc])]), "closed once").detail
+
 
 def test_independent_subsegments_join_their_parent(sent):
     r, doc = user_trace(sent)
