@@ -99,6 +99,9 @@ def console_table(reports: Sequence[BackendReport]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    # A dash is a count nobody can expect; say why where the reader sees it, not only in report.html.
+    default = "the expected count cannot be decided (report.html says why)"
+    lines += [f"{r.backend}: '-' because {r.note or default}" for r in reports if r.expected is None]
     return "\n".join(lines)
 
 

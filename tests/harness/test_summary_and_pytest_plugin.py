@@ -122,6 +122,9 @@ def test_console_table_lists_every_backend_with_dash_for_undecidable() -> None:
     assert lines[0].split() == ["backend", "expected", "found", "missing", "extra", "status", "waited"]
     xray = next(line for line in lines if line.startswith("xray"))
     assert xray.split()[1:4] == ["-", "2", "-"]
+    assert lines[-1] == "xray: '-' because the expected count cannot be decided (report.html says why)"
+    noted = [replace(r, note="it samples at random") if r.backend == "xray" else r for r in _reports("fail")]
+    assert console_table(noted).splitlines()[-1] == "xray: '-' because it samples at random"
     assert "fail" in next(line for line in lines if line.startswith("honeycomb"))
 
 
