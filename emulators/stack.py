@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -77,9 +78,10 @@ class LocalStack:
     def start(self) -> StackEndpoints:
         cfg = self.config
         data = cfg.data_dir
+        created = not data.exists()
         data.mkdir(parents=True, exist_ok=True)
-        keep_served_rules(cfg.sampling_rules, data)
         try:
+            keep_served_rules(cfg.sampling_rules, data)
             honeycomb = self._serve(
                 "honeycomb",
                 create_honeycomb_app(
@@ -109,9 +111,14 @@ class LocalStack:
                 xray_endpoint=xray.url,
                 region=local.LOCAL_AWS_REGION,
             )
-            self._daemon.start()
+            try:
+                self._daemon.start()
+            except OSError as exc:
+                raise _naming("the X-Ray daemon", daemon_host(cfg.host), cfg.ports.xray_daemon, exc) from exc
         except BaseException:
             self.stop()
+            if created:  # a stack that never started leaves no half-made data directory behind
+                shutil.rmtree(data, ignore_errors=True)
             raise
         self._endpoints = StackEndpoints(
             honeycomb=honeycomb.url,
@@ -123,7 +130,10 @@ class LocalStack:
         return self._endpoints
 
     def _serve(self, name: str, app: object, port: int) -> ServedApp:
-        served = serve(name, app, host=self.config.host, port=port)
+        try:
+            served = serve(name, app, host=self.config.host, port=port)
+        except OSError as exc:
+            raise _naming(f"the {name} emulator", self.config.host, port, exc) from exc
         self._served.append(served)
         return served
 
@@ -164,6 +174,11 @@ def write_endpoints(data_dir: Path, endpoints: StackEndpoints) -> Path:
     path = data_dir / ENDPOINTS_FILE
     path.write_text(json.dumps(asdict(endpoints), indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _naming(what: str, host: str, port: int, exc: OSError) -> OSError:
+    """``exc`` saying which server and address it was about (errno kept: callers tell "in use" apart)."""
+    return OSError(exc.errno, f"{exc.strerror or exc} ({what} on {host}:{port})")
 
 
 def silent_endpoint(endpoints: StackEndpoints, timeout_s: float = 2.0) -> tuple[str, str] | None:

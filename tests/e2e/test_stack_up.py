@@ -3,6 +3,8 @@ segment, log line and Rollbar item is retrievable through the public read APIs."
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import os
 import signal
@@ -17,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from emulators.stack import ENDPOINTS_FILE, read_endpoints
+from emulators.stack import ENDPOINTS_FILE, LocalStack, StackConfig, read_endpoints
 from loadtests.ids import new_request_ids
 from loadtests.ledger import LedgerWriter
 from target_app.server import start_target
+from tracedrill import local
 from tracedrill.cli import build_parser
 from tracedrill.probe import recorded_probe
 from verifiers.base import RunWindow, make_verifiers
@@ -194,3 +197,14 @@ def test_verify_of_a_run_that_never_sent_load_says_so(tmp_path: Path) -> None:
     )
     missing = run_tracedrill("verify", "reports/nowhere", cwd=tmp_path)
     assert missing.returncode == 2 and "reports/nowhere is not a run directory" in missing.stdout
+
+
+def test_a_taken_port_names_the_server_and_leaves_no_data_directory(tmp_path: Path) -> None:
+    with LocalStack(StackConfig(data_dir=tmp_path / "first", ports=local.LocalPorts.ephemeral())) as first:
+        taken = int(first.endpoints.rollbar.rsplit(":", 1)[1])
+        ports = dataclasses.replace(local.LocalPorts.ephemeral(), rollbar=taken)
+        with pytest.raises(OSError) as info:
+            LocalStack(StackConfig(data_dir=tmp_path / "second", ports=ports)).start()
+    assert info.value.errno == errno.EADDRINUSE
+    assert f"(the rollbar emulator on 127.0.0.1:{taken})" in str(info.value)
+    assert not (tmp_path / "second").exists()
