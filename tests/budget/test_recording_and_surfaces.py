@@ -125,6 +125,8 @@ def test_the_run_table_summary_section_and_report_chart(tmp_path: Path):
     text = run_text(section)
     assert "honeycomb events (20M events)" in text and "7 events" in text and "sustainable" in text
     assert "xray 6 traces scanned, 4 traces retrieved" in text and "more runs like this" in text
+    assert " whole, " in text and " what is left" in text  # the whole allowance, then what is left of it
+    assert f"(UTC, {section['mode']} backends)" in text  # the mode of the backends; accounts are in their column
     html = html_section(section)
     assert "<svg" in html and "Free-tier budget" in html and "aws.amazon.com/xray/pricing" in html
     assert fmt(999_724, "traces") == "1M traces" and fmt(11_306, "bytes") == "11.3 kB"

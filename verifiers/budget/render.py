@@ -79,7 +79,8 @@ def _lasts(row: Mapping[str, Any]) -> str:
         return f"{_sig(row['runs_left'])} more runs like this"
     if row.get("lasts_s") is None:
         return "-"
-    return f"{duration(row['lasts_s'])} ({duration(row['remaining_lasts_s'])} left)"
+    # the whole monthly allowance, then what is left of it this month, at the same rate
+    return f"{duration(row['lasts_s'])} whole, {duration(row['remaining_lasts_s'])} what is left"
 
 
 def _sustainable(row: Mapping[str, Any]) -> str:
@@ -144,7 +145,7 @@ def run_text(section: Mapping[str, Any]) -> str:
     """The table that ends ``tracedrill run``."""
     observed = section["observed"]
     head = (
-        f"free-tier budget, {section['month']} (UTC, {section['mode']} accounts): {observed['requests']} requests "
+        f"free-tier budget, {section['month']} (UTC, {section['mode']} backends): {observed['requests']} requests "
         f"in {_sig(observed['load_seconds'])} s; ledger {section['ledger']}"
     )
     return "\n".join([head, table(allowance_rows(section["allowances"], _at(section))), *notes(section)])
