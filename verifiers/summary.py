@@ -44,7 +44,9 @@ def load_check(sent: Sequence[SentRequest]) -> CheckResult:
             f"{len(unanswered)} of {len(load)} requests got no response (e.g. {examples}): "
             "their telemetry cannot be checked; is the target up and reachable?",
         )  # fmt: skip
-    return CheckResult("load", name, "pass", f"all {len(load)} requests answered")
+    probes = len(sent) - len(load)
+    also = f" (the sent-ledger also holds {probes} readiness probe{'s' if probes != 1 else ''})" if probes else ""
+    return CheckResult("load", name, "pass", f"all {len(load)} requests answered{also}")
 
 
 def build_summary(
