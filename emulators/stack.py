@@ -194,9 +194,16 @@ def silent_endpoint(endpoints: StackEndpoints, timeout_s: float = 2.0) -> tuple[
 
 
 def read_endpoints(data_dir: Path) -> StackEndpoints:
-    """The endpoints a running ``tracedrill stack up`` wrote; FileNotFoundError when none runs there."""
-    data = json.loads((data_dir / ENDPOINTS_FILE).read_text(encoding="utf-8"))
-    return StackEndpoints(**{f.name: str(data[f.name]) for f in fields(StackEndpoints)})
+    """The endpoints a running ``tracedrill stack up`` wrote; FileNotFoundError when none runs there,
+    ValueError (saying what is wrong) when the file is not what it writes."""
+    path = data_dir / ENDPOINTS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return StackEndpoints(**{f.name: str(data[f.name]) for f in fields(StackEndpoints)})
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # a directory, cut JSON, a key missing
+        raise ValueError(f"{path} is not what `tracedrill stack up` writes ({type(exc).__name__}: {exc})") from None
 
 
 def app_environment(endpoints: StackEndpoints) -> dict[str, str]:

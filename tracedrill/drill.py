@@ -54,6 +54,9 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 WINDOW_BEFORE_S = 1.0
 MAX_APP_WORKERS = 64
 WINDOW_AFTER_S = 60.0
+# Honeycomb queries reach back 7 days at most: a longer run cannot be verified, and a window of years (a
+# time in milliseconds) would be millions of reads.
+MAX_RUN_SPAN_S = 7 * 86400
 
 
 class UsageError(Exception):
@@ -242,6 +245,11 @@ def reverify(run_dir: Path, options: DrillOptions, console: Console) -> int:
             data_dir = Path(record.stack_dir) if record.stack_dir else None
         if data_dir is None:
             raise UsageError(f"{run_dir}/run.json names no local data directory")
+        if not data_dir.is_dir():  # reopening it would verify an empty, new stack: every item "missing"
+            raise UsageError(
+                f"{run_dir / RUN_FILE} names the data directory {data_dir}, which is gone: the telemetry "
+                "this run wrote is not there to verify any more"
+            )
         # The same sampling rules as when the data was written: GetSamplingRules is part of what is verified.
         with _local_stack(data_dir, record.honeycomb_plan, console, served_rules(data_dir)) as local_stack:
             connections = Connections.from_env(verifier_environment(local_stack.endpoints))
@@ -287,6 +295,11 @@ def _verify_and_report(
 def _window(record: RunRecord, sent: list[SentRequest]) -> RunWindow:
     start = min(min(s.start for s in sent), record.load_start or float("inf"))
     end = max(max(s.end for s in sent), record.load_end)
+    if not end - start <= MAX_RUN_SPAN_S:  # also catches a NaN or infinite time
+        raise UsageError(
+            f"the run spans {end - start:,.0f} s (from the sent-ledger's times and run.json's load_start/load_end), "
+            f"more than the {MAX_RUN_SPAN_S // 86400} days a verification reads; one of those times is wrong"
+        )
     return RunWindow(
         run_id=record.run_id,
         start=start - WINDOW_BEFORE_S,

@@ -10,8 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from verifiers.field_types import wrong_field_types
+from verifiers.model import EARLIEST_TIME_S, LATEST_TIME_S
+from verifiers.sampling.config import SamplingConfig
 
 RUN_FILE = "run.json"
+BACKEND_MODES = ("local", "stack", "cloud")
+HONEYCOMB_PLANS = ("enterprise", "free")
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -39,6 +43,26 @@ class RunRecord:
     stack_dir: str | None = None  # backends "stack": the data directory of the `tracedrill stack up` it used
     sampling: dict[str, Any] | None = None  # verifiers.sampling.config.SamplingConfig: what sampling is expected
 
+    def _invalid_values(self) -> list[str]:
+        """Values of the right type that still cannot be what `tracedrill run` wrote."""
+        problems = [
+            f"{name}: {value!r} is no time in seconds since 1970 between 2000 and 2100"
+            for name, value in (("load_start", self.load_start), ("load_end", self.load_end))
+            if value != 0 and not EARLIEST_TIME_S <= value <= LATEST_TIME_S  # 0: not recorded
+        ]
+        for name, value, allowed in (
+            ("backends", self.backends, BACKEND_MODES),
+            ("honeycomb_plan", self.honeycomb_plan, HONEYCOMB_PLANS),
+        ):
+            if value not in allowed:
+                problems.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+        if self.sampling is not None:
+            try:
+                SamplingConfig.from_dict(self.sampling)
+            except (TypeError, ValueError) as exc:
+                problems.append(f"sampling: {exc}")
+        return problems
+
     def save(self, run_dir: Path) -> None:
         (run_dir / RUN_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
@@ -53,7 +77,7 @@ class RunRecord:
             if not isinstance(fields, dict):
                 raise TypeError(f"a JSON {type(fields).__name__}, not an object")
             record = cls(**fields)
-            if problems := wrong_field_types(record):
+            if problems := wrong_field_types(record) or record._invalid_values():
                 raise TypeError("; ".join(problems))
         except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise RunRecordError(

@@ -60,10 +60,28 @@ class SentRequest:
         record = cls(**fields)
         if problems := wrong_field_types(record):
             raise TypeError("; ".join(problems))
+        if problems := _implausible_times(record):
+            raise ValueError("; ".join(problems))
         return record
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
+
+
+# Seconds since 1970 of 2000-01-01 and 2100-01-01: a time outside is a unit mistake (milliseconds) or garbage,
+# and a window built from it would be centuries of reads.
+EARLIEST_TIME_S, LATEST_TIME_S = 946_684_800, 4_102_444_800
+
+
+def _implausible_times(record: SentRequest) -> list[str]:
+    problems = [
+        f"{name}: {value!r} is no time in seconds since 1970 between 2000 and 2100 (milliseconds?)"
+        for name, value in (("start", record.start), ("end", record.end))
+        if not EARLIEST_TIME_S <= value <= LATEST_TIME_S  # NaN fails every comparison
+    ]
+    if not problems and record.end < record.start:
+        problems.append(f"end {record.end} is before start {record.start}")
+    return problems
 
 
 class LedgerError(ValueError):

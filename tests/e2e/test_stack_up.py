@@ -208,3 +208,20 @@ def test_a_taken_port_names_the_server_and_leaves_no_data_directory(tmp_path: Pa
     assert info.value.errno == errno.EADDRINUSE
     assert f"(the rollbar emulator on 127.0.0.1:{taken})" in str(info.value)
     assert not (tmp_path / "second").exists()
+
+
+@pytest.mark.parametrize("damage", ["cut", "empty object", "directory"])
+def test_a_damaged_endpoints_file_is_a_usage_error(tmp_path: Path, damage: str) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    endpoints = data_dir / ENDPOINTS_FILE
+    if damage == "directory":
+        endpoints.mkdir()
+    else:
+        endpoints.write_text('{"honeycomb": "http://127.0.0.1:1", ' if damage == "cut" else "{}")
+    done = run_tracedrill(
+        "run", "--backends", "stack", "--stack-dir", str(data_dir), "--run-time", "2s", "--no-budget", cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{endpoints} is not what `tracedrill stack up` writes" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

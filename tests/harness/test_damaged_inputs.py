@@ -17,12 +17,14 @@ from verifiers.expectations import DEFAULT_EXPECTATIONS
 from verifiers.field_types import wrong_field_types
 from verifiers.model import LedgerError, SentRequest, read_ledger
 
+NOW = 1_760_000_000.0
+
 
 def request_line(**changes: Any) -> str:
     ids = new_request_ids()
     sent = SentRequest(
         request_id=ids.request_id, name="home", method="GET", url="http://127.0.0.1:1/api/activities/home",
-        path="/api/activities/home", start=1.0, end=1.1, status=200, trace_id=ids.trace_id,
+        path="/api/activities/home", start=NOW, end=NOW + 0.1, status=200, trace_id=ids.trace_id,
         parent_span_id=ids.parent_span_id, xray_trace_id=ids.xray_trace_id, worker="w1",
     )  # fmt: skip
     return json.dumps({**dataclasses.asdict(sent), **changes}) + "\n"
@@ -37,6 +39,9 @@ def request_line(**changes: Any) -> str:
         (request_line(status=True), "status: expected int or None, got bool"),
         ("[1, 2]\n", "a JSON list, not an object"),
         (request_line().replace('"worker"', '"wrker"'), "unexpected keyword argument 'wrker'"),
+        (request_line(start=NOW * 1000, end=NOW * 1000), "start: 1760000000000.0 is no time in seconds since 1970"),
+        (request_line(end=float("nan")), "end: nan is no time in seconds since 1970 between 2000 and 2100"),
+        (request_line(end=NOW - 5), f"end {NOW - 5} is before start {NOW}"),
     ],
 )
 def test_a_damaged_ledger_line_is_named(tmp_path: Path, text: str, expected: str) -> None:
@@ -47,7 +52,7 @@ def test_a_damaged_ledger_line_is_named(tmp_path: Path, text: str, expected: str
 
 
 def test_a_good_ledger_reads_whole_with_whole_numbers_for_times(tmp_path: Path) -> None:
-    (tmp_path / "sent-w1.jsonl").write_text(request_line(start=1, end=2) + "\n" + request_line(status=None))
+    (tmp_path / "sent-w1.jsonl").write_text(request_line(start=int(NOW), end=int(NOW) + 1) + request_line(status=None))
     assert [r.status for r in read_ledger(tmp_path)] == [200, None]
 
 
@@ -58,6 +63,7 @@ def record(run_dir: Path, **changes: Any) -> None:
         expectations=str(DEFAULT_EXPECTATIONS), honeycomb_plan="enterprise", local_data_dir="local-backends",
     )  # fmt: skip
     (run_dir / RUN_FILE).write_text(json.dumps({**fields, **changes}), encoding="utf-8")
+    (run_dir / "local-backends").mkdir(exist_ok=True)  # the run's local stack data, as `run` leaves it
 
 
 @pytest.mark.parametrize(
@@ -68,6 +74,12 @@ def record(run_dir: Path, **changes: Any) -> None:
         ({}, '{"run_id": "r1", ', "Expecting"),
         ({}, "[]", "a JSON list, not an object"),
         ({"surprise": 1}, None, "unexpected keyword argument 'surprise'"),
+        ({"load_end": 1e400}, None, "load_end: inf is no time in seconds since 1970"),
+        ({"load_start": NOW * 1000}, None, "load_start: 1760000000000.0 is no time"),
+        ({"honeycomb_plan": "bogus"}, None, "honeycomb_plan: 'bogus' is not one of enterprise, free"),
+        ({"backends": "mars"}, None, "backends: 'mars' is not one of local, stack, cloud"),
+        ({"sampling": {"alpha": 5}}, None, "sampling: the sampling significance must be between 0 and 0.5"),
+        ({"sampling": {"alpha": "x"}}, None, "sampling: "),
     ],
 )
 def test_a_damaged_run_record_is_named(tmp_path: Path, changes: dict[str, Any], text: str, expected: str) -> None:
@@ -91,6 +103,24 @@ def test_verify_refuses_a_damaged_run_with_exit_2_and_the_file_named(
     record(tmp_path, load_end="soon")
     assert main(["verify", str(tmp_path), "--no-budget"]) == 2
     assert "load_end: expected a number, got str" in capsys.readouterr().out
+
+
+def test_a_run_longer_than_a_verification_reads_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # times within bounds each, but years apart: the window would be millions of reads
+    record(tmp_path, load_start=NOW - 400 * 86400)
+    (tmp_path / "sent-w1.jsonl").write_text(request_line(), encoding="utf-8")
+    assert main(["verify", str(tmp_path), "--no-budget"]) == 2
+    assert "more than the 7 days a verification reads" in capsys.readouterr().out
+
+
+def test_verify_of_a_run_whose_data_directory_is_gone_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record(tmp_path, local_data_dir="removed")
+    (tmp_path / "sent-w1.jsonl").write_text(request_line(), encoding="utf-8")
+    assert main(["verify", str(tmp_path), "--no-budget"]) == 2
+    assert f"names the data directory {tmp_path / 'removed'}, which is gone" in capsys.readouterr().out
+    assert not (tmp_path / "removed").exists()  # not created empty and verified as all "missing"
 
 
 def test_verify_names_run_json_for_its_expectations_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,7 +53,7 @@ def test_ids_are_w3c_and_xray_compatible() -> None:
 
 def test_ledger_lines_are_on_disk_before_close_and_read_back_across_workers(tmp_path: Path) -> None:
     def sent(rid: str, worker: str) -> SentRequest:
-        return SentRequest(rid, "home", "GET", "u", "/p", 1.0, 2.0, 200, "a" * 32, "b" * 16, "1-x-y", worker)
+        return SentRequest(rid, "home", "GET", "u", "/p", 1.76e9, 1.76e9 + 1, 200, "a" * 32, "b" * 16, "1-x-y", worker)
 
     first = LedgerWriter(ledger_path(tmp_path, "host/1:a"))
     first.record(sent("r1", "w1"))
@@ -88,7 +88,9 @@ def test_ids_never_repeat_after_a_global_seed_or_a_fork() -> None:
 
 
 def _sent(**changes: Any) -> SentRequest:
-    base = SentRequest("r1", "home", "GET", "http://h/p", "/p", 1.5, 2.25, 200, "a" * 32, "b" * 16, "1-x-y", "w")
+    base = SentRequest(
+        "r1", "home", "GET", "http://h/p", "/p", 1.76e9 + 1.5, 1.76e9 + 2.25, 200, "a" * 32, "b" * 16, "1-x-y", "w"
+    )
     return dataclasses.replace(base, **changes)
 
 

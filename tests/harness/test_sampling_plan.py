@@ -109,9 +109,13 @@ def test_locusts_load_shape_flags_after_the_separator_become_the_plan() -> None:
     plan = load_plan(args)
     assert (plan.users, plan.spawn_rate, plan.run_time) == (2, 0.5, "10m")
     assert tuple(plan.extra_args) == ("-L", "DEBUG")  # the rest still passes through verbatim
-    with pytest.raises(UsageError, match=r"-u after --: needs a whole number, got 'two'"):
+    # every form Locust's own parser takes: attached values and abbreviated long flags
+    for extra in (["-u1000", "-t1h", "-r50"], ["--user", "1000", "--run-t", "1h", "--spawn", "50"]):
+        plan = load_plan(build_parser().parse_args(["run", "--", *extra]))
+        assert (plan.users, plan.spawn_rate, plan.run_time, tuple(plan.extra_args)) == (1000, 50.0, "1h", ())
+    with pytest.raises(UsageError, match=r"after --: argument -u/--users: invalid int value: 'two'"):
         load_plan(build_parser().parse_args(["run", "--", "-u", "two"]))
-    with pytest.raises(UsageError, match=r"-t after --: needs a timespan like 30s, got ''"):
+    with pytest.raises(UsageError, match=r"after --: argument -t/--run-time: expected one argument"):
         load_plan(build_parser().parse_args(["run", "--", "-t"]))
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 from emulators.stack import DEFAULT_DATA_DIR, ENDPOINTS_FILE, read_endpoints, silent_endpoint
 from tracedrill.drill import DrillOptions, UsageError
 from tracedrill.loadgen import LoadPlan
+from tracedrill.rundir import BACKEND_MODES, HONEYCOMB_PLANS
 from verifiers.expectations import DEFAULT_EXPECTATIONS
 from verifiers.polling import WaitSettings
 
@@ -60,7 +61,7 @@ def add_target_flags(group: argparse._ActionsContainer) -> None:
     )
     group.add_argument(
         "--backends",
-        choices=("local", "cloud", "stack"),
+        choices=BACKEND_MODES,
         default="local",
         help="local: start the embedded emulators (default); cloud: the real services, "
         "configured by the usual environment variables (see README); stack: a `tracedrill stack up` "
@@ -83,7 +84,7 @@ def add_target_flags(group: argparse._ActionsContainer) -> None:
     )
     group.add_argument(
         "--honeycomb-plan",
-        choices=("enterprise", "free"),
+        choices=HONEYCOMB_PLANS,
         default="enterprise",
         help="local Honeycomb plan: free has no Query Data API, so per-span checks are unverifiable",
     )
@@ -103,6 +104,11 @@ def apply_target_flags(args: argparse.Namespace, options: DrillOptions) -> None:
             raise UsageError(
                 f"--backends stack: no running stack in {args.stack_dir} (no {ENDPOINTS_FILE}); start one with "
                 f"`tracedrill stack up --data-dir {args.stack_dir}`"
+            ) from None
+        except ValueError as exc:
+            raise UsageError(
+                f"--backends stack: {exc}; remove it and start a stack with `tracedrill stack up --data-dir "
+                f"{args.stack_dir}`"
             ) from None
         if silent := silent_endpoint(options.stack):
             raise UsageError(
@@ -136,10 +142,21 @@ def drill_options(args: argparse.Namespace) -> DrillOptions:
     )
 
 
-# Locust's flags for the load's shape: given after `--` they still win, and they are taken into the plan so
-# that what tracedrill prints, records in run.json, forecasts and guards is the load Locust runs.
-_LOAD_SHAPE_FLAGS = {"-u": "users", "--users": "users", "-r": "spawn_rate", "--spawn-rate": "spawn_rate",
-                     "-t": "run_time", "--run-time": "run_time"}  # fmt: skip
+class _ShapeParser(argparse.ArgumentParser):
+    """Reads Locust's flags for the load's shape out of the arguments after `--` the way Locust's own
+    argparse parser does (``-u5``, ``--users=5``, abbreviations like ``--user 5`` or ``--run-t 1h``), so
+    that what tracedrill prints, records in run.json, forecasts and guards is the load Locust runs.
+    Locust's environment variables and config files cannot change these three: tracedrill always passes
+    them on Locust's command line, which wins over both."""
+
+    def __init__(self) -> None:
+        super().__init__(prog="tracedrill ... --", add_help=False, allow_abbrev=True)
+        self.add_argument("-u", "--users", type=int, dest="users")
+        self.add_argument("-r", "--spawn-rate", type=float, dest="spawn_rate")
+        self.add_argument("-t", "--run-time", dest="run_time")
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"Locust flags after --: {message} (users need a whole number, -t a timespan like 30s)")
 
 
 def load_plan(args: argparse.Namespace) -> LoadPlan:
@@ -148,35 +165,12 @@ def load_plan(args: argparse.Namespace) -> LoadPlan:
     extra = list(args.locust_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
-    shape: dict[str, Any] = {"users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time}
-    rest: list[str] = []
-    arguments = iter(extra)
-    for arg in arguments:
-        flag, equals, value = arg.partition("=")
-        name = _LOAD_SHAPE_FLAGS.get(flag)
-        if name is None:
-            rest.append(arg)
-            continue
-        if not equals:
-            value = next(arguments, "")
-        shape[name] = _shape_value(flag, name, value)
+    shape, rest = _ShapeParser().parse_known_args(extra)
     return LoadPlan(
-        shape["users"], shape["spawn_rate"], shape["run_time"], args.locustfile, tuple(rest), processes=args.processes
+        args.users if shape.users is None else shape.users,
+        args.spawn_rate if shape.spawn_rate is None else shape.spawn_rate,
+        args.run_time if shape.run_time is None else shape.run_time,
+        args.locustfile,
+        tuple(rest),
+        processes=args.processes,
     )
-
-
-_SHAPE_TYPES: dict[str, tuple[type, str]] = {
-    "users": (int, "a whole number"),
-    "spawn_rate": (float, "a number"),
-    "run_time": (str, "a timespan like 30s"),
-}
-
-
-def _shape_value(flag: str, name: str, value: str) -> Any:
-    kind, described = _SHAPE_TYPES[name]
-    try:
-        if value:
-            return kind(value)
-    except ValueError:
-        pass
-    raise UsageError(f"{flag} after --: needs {described}, got {value!r}")

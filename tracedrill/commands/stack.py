@@ -22,6 +22,7 @@ from emulators.stack import (
 from emulators.xray.sampling import SamplingRulesError
 from tracedrill import local
 from tracedrill.console import Console
+from tracedrill.rundir import HONEYCOMB_PLANS
 
 
 def _port(text: str) -> int:
@@ -81,7 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     up.add_argument(
         "--honeycomb-plan",
-        choices=("enterprise", "free"),
+        choices=HONEYCOMB_PLANS,
         default="enterprise",
         help="free: the Query Data API answers as on a plan without it",
     )
