@@ -658,12 +658,13 @@ def _unexpected(c: _Context) -> list[tuple[SentRequest, Node]]:
     service = c.obs.window.service_name
     for s in c.sampled:
         listed = {e.name for e in c.exp.expected(s.request).subsegments}
+        ours = _service_subsegment_ids(s, service)
         for root in s.roots:
-            if root.doc.get("inferred") is True:
-                continue  # X-Ray's own mirror of a subsegment that called a downstream AWS service: checked there
-            if root.name != service:
+            if root.name != service and not _mirrors(root, ours):
                 found += [] if c.exp.allows_unlisted("xray", s.request, root.name) else [(s.request, root)]
                 continue
+            # the service's segment, or X-Ray's inferred mirror of one of its subsegments (a downstream AWS
+            # call, checked as that subsegment): what hangs below either must be listed
             found += [
                 (s.request, n)
                 for n in root.walk()
@@ -673,16 +674,23 @@ def _unexpected(c: _Context) -> list[tuple[SentRequest, Node]]:
     return found
 
 
+def _service_subsegment_ids(s: _Sampled, service: str) -> set[str]:
+    return {n.id for root in s.roots if root.name == service for n in root.walk() if n is not root}
+
+
+def _mirrors(root: Node, service_subsegments: set[str]) -> bool:
+    """X-Ray's inferred segment for a subsegment of the service's segment (not one a client sent as such)."""
+    return root.doc.get("inferred") is True and root.doc.get("parent_id") in service_subsegments
+
+
 def _unexpected_nodes(c: _Context) -> Findings:
     f = Findings(unit="segments and subsegments")
     service = c.obs.window.service_name
     # the service's segment itself is the subject of the other checks; a foreign segment counts as one
-    f.checked = sum(
-        len(list(root.walk())) - 1 if root.name == service else 1
-        for s in c.sampled
-        for root in s.roots
-        if root.doc.get("inferred") is not True
-    )
+    for s in c.sampled:
+        ours = _service_subsegment_ids(s, service)
+        for root in s.roots:
+            f.checked += len(list(root.walk())) - 1 if root.name == service or _mirrors(root, ours) else 1
     for r, n in _unexpected(c):
         what = "segment" if n.parent is None else "subsegment"
         route = c.exp.route_name(r)

@@ -195,6 +195,15 @@ def test_a_second_root_segment_under_another_name_is_unexpected(sent):
     inferred |= {"start_time": user.start, "end_time": user.start + 0.01, "parent_id": xr.seg_id(user, 2)}
     mirrored = [xr.trace(r) for r in sent if r is not user] + [xr.trace(user, [xr.segment(user), inferred])]
     assert check(xr.verify(sent, mirrored), SUBSEGMENTS_CHECK).status == "pass"
+    # "inferred" on a segment that mirrors nothing of ours (no parent_id, or one that is not our subsegment)
+    # is a foreign segment like any other; and a mirror holds no subsegments of its own
+    for forged in ({k: v for k, v in inferred.items() if k != "parent_id"}, inferred | {"parent_id": "f" * 16}):
+        others = [xr.trace(r) for r in sent if r is not user] + [xr.trace(user, [xr.segment(user), forged])]
+        assert "segment 'DynamoDB'" in check(xr.verify(sent, others), SUBSEGMENTS_CHECK).detail
+    surprise = {"id": xr.seg_id(user, 12), "name": "surprise", "start_time": user.start, "end_time": user.start}
+    loaded = [xr.trace(r) for r in sent if r is not user]
+    loaded.append(xr.trace(user, [xr.segment(user), inferred | {"subsegments": [surprise]}]))
+    assert "subsegment 'surprise'" in check(xr.verify(sent, loaded), SUBSEGMENTS_CHECK).detail
 
 
 # ---- Rollbar ----
