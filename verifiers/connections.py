@@ -189,18 +189,18 @@ class HttpAnswer:
         return self.text[:200]
 
     def not_the_service(self, operation: str, endpoint_variable: str) -> str | None:
-        """For a success status whose body is no JSON object (an HTML page, null, a list): what to say,
-        since whatever answered is not the service; None for any other answer."""
-        if not 200 <= self.status < 300 or isinstance(self.body, dict):
+        """For a success status the caller could not use (an HTML page, null, a list, an object without the
+        service's fields): what to say, since whatever answered is not the service; None for an error status,
+        which speaks for itself."""
+        if not 200 <= self.status < 300:
             return None
-        if self.body is not None or self.text.strip() == "null":
+        if isinstance(self.body, dict):
+            shown = f"a JSON object without the service's fields ({self.text[:80]!r})"
+        elif self.body is not None or self.text.strip() == "null":
             shown = f"a JSON {'null' if self.body is None else type(self.body).__name__}"
         else:
             shown = repr(self.text[:80]) if self.text.strip() else "an empty body"
-        return (
-            f"{operation} answered HTTP {self.status} with {shown}, not the service's JSON object: "
-            f"is {endpoint_variable} the service's API?"
-        )
+        return f"{operation} answered HTTP {self.status} with {shown}: is {endpoint_variable} the service's API?"
 
 
 class HttpJsonApi:

@@ -74,10 +74,13 @@ class RollbarVerifier:
         obs.called(operation)
         answer = self._api.call("GET", path, params=params)
         body = answer.body
-        if answer.status != 200 or not isinstance(body, dict) or body.get("err") not in (0, None):
+        # Rollbar answers every read with {"err": 0, "result": {...}}: anything else is not Rollbar
+        if answer.status != 200 or not isinstance(body, dict) or body.get("err") != 0:
             raise _problem(answer, operation)
         result = body.get("result")
-        return result if isinstance(result, dict) else {}
+        if not isinstance(result, dict):
+            raise _problem(answer, operation)
+        return result
 
     def _pages(
         self, obs: Observation, path: str, operation: str, key: str, params: dict[str, Any]

@@ -54,3 +54,18 @@ def test_an_answer_no_such_service_sends_is_a_read_error_naming_the_endpoint(imp
     message = str(err.value)
     assert err.value.kind == "error" and VARIABLES[backend] in message, message
     assert "answered HTTP 200" in message and "s3cret" not in message
+
+
+@pytest.mark.parametrize("backend", ["honeycomb", "rollbar"])
+@pytest.mark.parametrize("body", [b"{}", b'{"status": "ok"}'])
+def test_an_object_without_the_services_fields_is_not_an_empty_answer(backend: str, body: bytes) -> None:
+    # Honeycomb and Rollbar always answer with their own fields (Rollbar: err and result); X-Ray and
+    # CloudWatch Logs may leave an empty list out, so an object there is read as what it says.
+    running = serve("impostor", impostor("application/json", body))
+    try:
+        (verifier,) = make_verifiers(_connections(running.url), EXP, backends=[backend])
+        with pytest.raises(ReadError) as err:
+            verifier.poll(window(ledger(HOME)))
+    finally:
+        running.stop()
+    assert "a JSON object without the service's fields" in str(err.value) and VARIABLES[backend] in str(err.value)
