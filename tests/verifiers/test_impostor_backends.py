@@ -13,6 +13,7 @@ from emulators._server import serve
 from tests.verifiers import EXP, HOME, ledger, window
 from tests.verifiers.test_timeouts import _connections
 from verifiers.base import ReadError, make_verifiers
+from verifiers.model import Backend
 
 BODIES = {
     "html": ("text/html", b"<html><body>Please sign in</body></html>"),
@@ -58,7 +59,7 @@ def test_an_answer_no_such_service_sends_is_a_read_error_naming_the_endpoint(imp
 
 @pytest.mark.parametrize("backend", ["honeycomb", "rollbar"])
 @pytest.mark.parametrize("body", [b"{}", b'{"status": "ok"}'])
-def test_an_object_without_the_services_fields_is_not_an_empty_answer(backend: str, body: bytes) -> None:
+def test_an_object_without_the_services_fields_is_not_an_empty_answer(backend: Backend, body: bytes) -> None:
     # Honeycomb and Rollbar always answer with their own fields (Rollbar: err and result); X-Ray and
     # CloudWatch Logs may leave an empty list out, so an object there is read as what it says.
     running = serve("impostor", impostor("application/json", body))
