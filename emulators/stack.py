@@ -78,7 +78,7 @@ class LocalStack:
     def start(self) -> StackEndpoints:
         cfg = self.config
         data = cfg.data_dir
-        created = not data.exists()
+        created = _first_missing(data)  # the outermost directory this start creates, if any
         data.mkdir(parents=True, exist_ok=True)
         try:
             keep_served_rules(cfg.sampling_rules, data)
@@ -117,8 +117,8 @@ class LocalStack:
                 raise _naming("the X-Ray daemon", daemon_host(cfg.host), cfg.ports.xray_daemon, exc) from exc
         except BaseException:
             self.stop()
-            if created:  # a stack that never started leaves no half-made data directory behind
-                shutil.rmtree(data, ignore_errors=True)
+            if created is not None:  # a stack that never started leaves no half-made data directory behind
+                shutil.rmtree(created, ignore_errors=True)
             raise
         self._endpoints = StackEndpoints(
             honeycomb=honeycomb.url,
@@ -174,6 +174,16 @@ def write_endpoints(data_dir: Path, endpoints: StackEndpoints) -> Path:
     path = data_dir / ENDPOINTS_FILE
     path.write_text(json.dumps(asdict(endpoints), indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (None: ``path`` exists)."""
+    missing = None
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
 
 
 def _naming(what: str, host: str, port: int, exc: OSError) -> OSError:

@@ -25,6 +25,7 @@ from loadtests.ledger import LedgerWriter
 from target_app.server import start_target
 from tracedrill import local
 from tracedrill.cli import build_parser
+from tracedrill.cli import main as cli_main
 from tracedrill.probe import recorded_probe
 from verifiers.base import RunWindow, make_verifiers
 from verifiers.connections import Connections
@@ -204,10 +205,21 @@ def test_a_taken_port_names_the_server_and_leaves_no_data_directory(tmp_path: Pa
         taken = int(first.endpoints.rollbar.rsplit(":", 1)[1])
         ports = dataclasses.replace(local.LocalPorts.ephemeral(), rollbar=taken)
         with pytest.raises(OSError) as info:
-            LocalStack(StackConfig(data_dir=tmp_path / "second", ports=ports)).start()
+            LocalStack(StackConfig(data_dir=tmp_path / "second" / "nested" / "data", ports=ports)).start()
     assert info.value.errno == errno.EADDRINUSE
     assert f"(the rollbar emulator on 127.0.0.1:{taken})" in str(info.value)
-    assert not (tmp_path / "second").exists()
+    assert not (tmp_path / "second").exists()  # every directory the failed start made, not only the last
+
+
+def test_a_data_dir_that_cannot_be_one_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ports = [part for flag in PORT_FLAGS for part in (flag, "0")]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    assert cli_main(["stack", "up", "--data-dir", str(a_file), *ports]) == 2
+    assert "(check --data-dir: it must be a directory" in capsys.readouterr().out
+    (tmp_path / "data" / ENDPOINTS_FILE).mkdir(parents=True)  # where the endpoints file goes
+    assert cli_main(["stack", "up", "--data-dir", str(tmp_path / "data"), *ports]) == 2
+    assert "cannot write the stack's endpoints" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("damage", ["cut", "empty object", "directory"])

@@ -101,11 +101,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
     try:
         endpoints = stack.start()
     except OSError as exc:
-        hint = (
-            "is another stack running? pick other ports with --*-port, or 0 for free ones"
-            if exc.errno == errno.EADDRINUSE
-            else f"is {args.host} an address of this machine? check --host"
-        )
+        if exc.errno == errno.EADDRINUSE:
+            hint = "is another stack running? pick other ports with --*-port, or 0 for free ones"
+        elif exc.filename is not None:  # the data directory (or a file in it) cannot be made or opened
+            hint = "check --data-dir: it must be a directory this user can write, or not exist yet"
+        else:
+            hint = f"is {args.host} an address of this machine? check --host"
         console.out(f"tracedrill: error: cannot start the local stack: {exc} ({hint})")
         return 2
     except SamplingRulesError as exc:
@@ -114,7 +115,12 @@ def main(args: argparse.Namespace, console: Console) -> int:
     # SIGHUP: its terminal closed. Either way, stop as on Ctrl-C, so endpoints.json goes with the stack.
     for stop_signal in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, lambda *_: sys.exit(0))
-    endpoints_file = write_endpoints(args.data_dir, endpoints)
+    try:
+        endpoints_file = write_endpoints(args.data_dir, endpoints)
+    except OSError as exc:
+        stack.stop()
+        console.out(f"tracedrill: error: cannot write the stack's endpoints: {exc} (check --data-dir)")
+        return 2
     try:  # however the stack ends, endpoints.json must not outlive it
         console.out(f"local stack up on {args.host}; data in {args.data_dir}")
         console.out(
