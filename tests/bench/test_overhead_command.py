@@ -76,12 +76,16 @@ def test_apps_that_are_not_up_are_a_usage_error_before_any_load(capsys: pytest.C
     assert time.monotonic() - started < 10  # refused at once, not a measured phase of connection errors
 
 
-def test_a_path_answering_404_is_measured_but_said(capsys: pytest.CaptureFixture[str]) -> None:
-    def not_found(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
-        return [b"not found"]
+def answering(status: str) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return [b"ok"]
 
-    on, off = serve("on", not_found), serve("off", not_found)
+    return app
+
+
+def test_a_path_answering_404_is_measured_but_said(capsys: pytest.CaptureFixture[str]) -> None:
+    on, off = serve("on", answering("404 Not Found")), serve("off", answering("404 Not Found"))
     try:
         argv = ["overhead", "--on", on.url, "--off", off.url, "--path", "/nope", "--seconds", "0.3", "--rounds", "1"]
         assert main(argv) == 0
@@ -89,4 +93,18 @@ def test_a_path_answering_404_is_measured_but_said(capsys: pytest.CaptureFixture
         on.stop()
         off.stop()
     out = capsys.readouterr().out
-    assert f"note: {on.url}/nope answers 404 Not Found" in out and f"note: {off.url}/nope answers 404" in out
+    assert f"note: {on.url}/nope answers HTTP 404" in out and f"note: {off.url}/nope answers HTTP 404" in out
+    assert "do not run the same code" not in out
+
+
+def test_on_and_off_answering_differently_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    on, off = serve("on", answering("500 Internal Server Error")), serve("off", answering("200 OK"))
+    try:
+        argv = ["overhead", "--on", on.url, "--off", off.url, "--path", "/x", "--seconds", "0.3", "--rounds", "1"]
+        assert main(argv) == 0
+    finally:
+        on.stop()
+        off.stop()
+    out = capsys.readouterr().out
+    assert f"note: {on.url}/x answers HTTP 500" in out
+    assert "note: /x answers HTTP 500 on and 200 off: the two instances do not run the same code" in out

@@ -105,9 +105,11 @@ def _check_answering(
     on: overhead.Instance, off: overhead.Instance, routes: Sequence[overhead.RouteLoad], console: Console
 ) -> None:
     """One request per instance and path before any load: an app that is not up is a usage error, not a
-    table of zeros; a 404 is measured (an error path costs too) but said."""
-    for instance in (on, off):
-        for route in routes:
+    table of zeros; an error status is measured (an error path costs too) but said, and so are on and off
+    answering differently (then they do not run the same code)."""
+    for route in routes:
+        statuses = {}
+        for instance in (on, off):
             url = instance.url + route.path
             try:
                 with urllib.request.urlopen(url, timeout=5) as answer:
@@ -119,8 +121,14 @@ def _check_answering(
                 raise UsageError(
                     f"--{instance.label} {instance.url}: nothing answers {route.path} ({reason}); start the app first"
                 ) from None
-            if status == 404:
-                console.out(f"note: {url} answers 404 Not Found: measuring the not-found path")
+            statuses[instance.label] = status
+            if status >= 400:
+                console.out(f"note: {url} answers HTTP {status}: measuring that error path")
+        if statuses["on"] != statuses["off"]:
+            console.out(
+                f"note: {route.path} answers HTTP {statuses['on']} on and {statuses['off']} off: the two instances "
+                "do not run the same code, so their ratio is not the instrumentation's cost alone"
+            )
 
 
 def _validate(args: argparse.Namespace) -> None:
