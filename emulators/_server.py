@@ -62,10 +62,12 @@ class QuietHandler(WSGIRequestHandler):
             logging.getLogger("tracedrill.emulators").error(message, *args)
 
     def run_wsgi(self) -> None:
-        if len({value.strip() for value in self.headers.get_all("Content-Length", [])}) > 1:
-            # RFC 9112 6.3: a message with differing lengths is unreadable, and where it ends is unknown.
+        lengths = [value.strip() for value in self.headers.get_all("Content-Length", [])]
+        # RFC 9112 6.3: a length that is not digits (Python's int() also takes "0_7" and "+7"), or differing
+        # lengths, make the message unreadable: where it ends is unknown.
+        if not all(value.isascii() and value.isdigit() for value in lengths) or len({int(v) for v in lengths}) > 1:
             self.close_connection = True
-            self.send_error(400, "conflicting Content-Length headers")
+            self.send_error(400, "invalid or conflicting Content-Length headers")
             return
         body = self._body()
         if body is None:

@@ -32,7 +32,10 @@ def read_body(request: Request, max_bytes: int) -> bytes:
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadError(f"request body of {length} bytes exceeds the {max_bytes}-byte limit", 413)
-    raw = request.get_data(cache=False)
+    try:
+        raw = request.get_data(cache=False)
+    except OSError as exc:  # werkzeug's reader of a chunked body: "Invalid chunk header" and the like
+        raise PayloadError(f"the request body cannot be read: {exc}", 400) from exc
     if len(raw) > max_bytes:
         raise PayloadError(f"request body exceeds the {max_bytes}-byte limit", 413)
     encoding = (request.headers.get("Content-Encoding") or "").lower().strip()

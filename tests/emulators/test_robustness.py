@@ -4,6 +4,7 @@ service stores as sent (invalid OTLP ids) the Honeycomb emulator stores as sent 
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -192,3 +193,17 @@ def test_invalid_otlp_ids_are_stored_as_the_real_service_stores_them(tmp_path: P
         assert found == {"zero trace": ("0" * 16, "1" * 16), "no span id": ("ab" * 16, "")}
     finally:
         running.stop()
+
+
+def test_a_malformed_chunked_body_is_a_client_error_not_a_500(rollbar, caplog):
+    host, port = rollbar.split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/1/item/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no traceback logged

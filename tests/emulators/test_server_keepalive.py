@@ -151,6 +151,16 @@ def test_conflicting_content_lengths_are_refused_and_close(served: ServedApp) ->
     assert answer.startswith(b"HTTP/1.1 400") and b"conflicting Content-Length" in answer
 
 
+@pytest.mark.parametrize("length", ["0_7", "+7", "7.0", "\u0667"])  # int() reads each of these as 7
+def test_a_content_length_that_is_not_digits_is_refused(served: ServedApp, length: str) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\nabcdefg".encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+
+
 def test_a_repeated_equal_content_length_is_one_length(served: ServedApp) -> None:
     with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
         sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab")
