@@ -127,7 +127,9 @@ def failing_checks(summary: dict[str, Any]) -> list[str]:
         c for c in summary["checks"] if c["status"] == "unverifiable" and not is_vacuous(c["status"], c["detail"])
     ]
     decided_bad = any(c["status"] in ("fail", "timed-out") for c in summary["checks"])
-    if summary.get("verdict") == "fail" and undecided and not decided_bad:
+    # no backend check passed: the run proved nothing, and accepting undecided checks would not pass it either
+    passed = any(c["status"] == "pass" for c in summary["checks"] if c["backend"] != "load")
+    if summary.get("verdict") == "fail" and undecided and passed and not decided_bad:
         lines.append(
             f"(the run failed only on {len(undecided)} check(s) that could not be decided; "
             "--allow-unverifiable accepts them and still reports them)"

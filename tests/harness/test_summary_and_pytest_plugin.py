@@ -184,11 +184,16 @@ def test_failing_lines_group_one_reason_and_say_how_to_accept_undecided_checks()
     checks = [CheckResult("honeycomb", f"check {n}", "unverifiable", refused) for n in range(13)]
     checks.append(CheckResult("honeycomb", "one more", "unverifiable", "a different reason"))
     report = BackendReport("honeycomb", None, 0, None, 0, checks)
-    summary = build_summary("r1", _sent(3), [report], fail_on_unverifiable=True)
+    decided = BackendReport("rollbar", 0, 0, 0, 0, [CheckResult("rollbar", "occurrences", "pass", "ok")])
+    summary = build_summary("r1", _sent(3), [report, decided], fail_on_unverifiable=True)
     lines = failing_checks(summary)
     assert lines[0] == f"UNVERIFIABLE honeycomb: 13 checks (check 0; check 1; …) — {refused}"
     assert lines[1] == "UNVERIFIABLE honeycomb: one more — a different reason"
     assert "--allow-unverifiable accepts them" in lines[-1] and len(lines) == 3
+    # with no check passed at all the flag would not pass the run either: no hint
+    alone = build_summary("r1", _sent(3), [report])  # the load check passes; no backend check does
+    assert alone["verdict"] == "fail" and build_summary("r1", _sent(3), [report], False)["verdict"] == "fail"
+    assert not any("--allow-unverifiable" in line for line in failing_checks(alone))
     # a decided failure is the reason of its own: no hint that accepting undecided checks would pass the run
     failed = replace(report, checks=[*checks, CheckResult("honeycomb", "counted", "fail", "2 missing")])
     assert not any("--allow-unverifiable" in line for line in failing_checks(build_summary("r1", _sent(3), [failed])))
