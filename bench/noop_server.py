@@ -33,7 +33,8 @@ def status_line(status: int) -> bytes:
 
 def statuses_by_path(locustfile: Path = DRILL_LOCUSTFILE) -> dict[bytes, bytes]:
     """The status line of every path whose healthy status is not 200."""
-    return {r.path.encode(): status_line(r.status) for r in read_locustfile(locustfile).routes if r.status != 200}
+    routes = read_locustfile(locustfile).routes
+    return {r.path.encode(): status_line(r.status) for r in routes if r.status is not None and r.status != 200}
 
 
 class NoOp(asyncio.Protocol):

@@ -22,6 +22,7 @@ from verifiers.budget.forecast import ASSUMED_LOG_LINE_BYTES, forecast_requests,
 from verifiers.budget.ledger import BudgetLedger, RunEntry
 from verifiers.budget.traffic import LocustfileTraffic, PlannedRoute, read_locustfile
 from verifiers.connections import Connections
+from verifiers.expectations import load_expectations
 
 NOW = datetime(2026, 12, 10, tzinfo=UTC).timestamp()
 REPO = Path(__file__).resolve().parents[2]
@@ -201,3 +202,24 @@ def test_locusts_own_run_time_after_the_separator_is_the_one_the_guard_plans_wit
     )  # fmt: skip
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "budget guard refused the run" in proc.stdout and not reports.exists()
+
+
+def test_a_locustfile_of_plain_tasks_is_read_and_forecast_at_each_routes_costliest_status():
+    # An app's own locustfile (no Route() calls): its @task methods, their weights, paths and methods.
+    traffic = read_locustfile(REPO / "tests" / "fixtures" / "other_locustfile.py")
+    assert traffic.routes == (
+        PlannedRoute("list_orders", "/orders", 3, None, "GET"),
+        PlannedRoute("get_order", "/orders/1001", 2, None, "GET"),
+        PlannedRoute("get_missing_order", "/orders/9999", 1, None, "GET"),
+        PlannedRoute("create_order", "/orders", 1, None, "POST"),
+        PlannedRoute("boom", "/boom", 1, None, "GET"),
+    )
+    orders = load_expectations(REPO / "tests" / "fixtures" / "other_app.toml")
+    rollbar = from_expectations("rollbar", orders, traffic)
+    # /boom reports an error whatever the locustfile says it answers: the forecast is never 0 for it
+    assert rollbar.per_request["occurrences"] > 0 and "costliest status" in rollbar.basis
+    # what a route answers, when written (Route(..., 200)), is taken as is
+    known = LocustfileTraffic((PlannedRoute("home", "/api/activities/home", 1, 200),), None, "")
+    unknown = LocustfileTraffic((PlannedRoute("home", "/api/activities/home", 1, None),), None, "")
+    assert from_expectations("rollbar", EXP, known).per_request == {"occurrences": 0.0}
+    assert from_expectations("honeycomb", EXP, unknown).per_request["events"] >= 2.0

@@ -57,13 +57,31 @@ def from_history(runs: Sequence[RunEntry]) -> Emission | None:
     return Emission(per_request, f"measured in {shown} ({requests} requests)", True)
 
 
-def _probe_request(route: PlannedRoute) -> SentRequest:
-    """A stand-in ledger line for a planned request: the expectations decide what it should emit."""
-    return SentRequest(
-        request_id="forecast", name=route.name, method="GET", url=route.path, path=route.path, start=0.0, end=0.0,
-        status=route.status, trace_id="0" * 32, parent_span_id="0" * 16, xray_trace_id="1-00000000-" + "0" * 24,
-        worker="forecast",
-    )  # fmt: skip
+# A route whose status the locustfile does not say is forecast at the costliest of these: an estimate the
+# guard relies on must not come out low because a route's failures (and their error reports) were unknown.
+CANDIDATE_STATUSES = (200, 201, 204, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503)
+
+
+def _probe_requests(route: PlannedRoute) -> list[SentRequest]:
+    """Stand-in ledger lines for a planned request, one per status it may answer: the expectations decide
+    what each should emit."""
+    return [
+        SentRequest(
+            request_id="forecast",
+            name=route.name,
+            method=route.method,
+            url=route.path,
+            path=route.path,
+            start=0.0,
+            end=0.0,
+            status=status,
+            trace_id="0" * 32,
+            parent_span_id="0" * 16,
+            xray_trace_id="1-00000000-" + "0" * 24,
+            worker="forecast",
+        )  # fmt: skip
+        for status in ((route.status,) if route.status is not None else CANDIDATE_STATUSES)
+    ]
 
 
 def _per_request(backend: Backend, r: SentRequest, exp: Expectations) -> dict[str, float]:
@@ -79,12 +97,17 @@ def _per_request(backend: Backend, r: SentRequest, exp: Expectations) -> dict[st
     return {"occurrences": float(sum(o.count for o in exp.occurrences_for(r)))}
 
 
-def _mean(backend: Backend, exp: Expectations, requests: Sequence[tuple[SentRequest, float]]) -> dict[str, float]:
+def _mean(
+    backend: Backend, exp: Expectations, requests: Sequence[tuple[Sequence[SentRequest], float]]
+) -> dict[str, float]:
+    """Weighted mean per request; a request with several possible statuses counts its costliest, per metric."""
     total = sum(weight for _, weight in requests)
     per_request: dict[str, float] = {}
-    for request, weight in requests:
-        for metric, value in _per_request(backend, request, exp).items():
-            per_request[metric] = per_request.get(metric, 0.0) + value * weight / total
+    for variants, weight in requests:
+        usages = [_per_request(backend, variant, exp) for variant in variants]
+        for metric in {m for usage in usages for m in usage}:
+            costliest = max(usage.get(metric, 0.0) for usage in usages)
+            per_request[metric] = per_request.get(metric, 0.0) + costliest * weight / total
     return per_request
 
 
@@ -93,14 +116,19 @@ def from_expectations(backend: Backend, exp: Expectations, traffic: LocustfileTr
     routes = traffic.routes
     basis = "the expectations file and the locustfile's route weights (no earlier run of this profile)"
     if not routes:
-        routes = (PlannedRoute("(any)", "/", 1.0, 200),)
-        basis = "the expectations file for a request matching no route (the locustfile's routes are unreadable)"
-    return Emission(_mean(backend, exp, [(_probe_request(r), r.weight) for r in routes]), basis, False)
+        routes = (PlannedRoute("(any)", "/", 1.0, None),)
+        basis = (
+            "the expectations file for a request matching no route, at its costliest status (the locustfile's "
+            "routes are unreadable)"
+        )
+    elif any(r.status is None for r in routes):
+        basis += ", each route at its costliest status (the locustfile does not say what they answer)"
+    return Emission(_mean(backend, exp, [(_probe_requests(r), r.weight) for r in routes]), basis, False)
 
 
 def from_sent(backend: Backend, exp: Expectations, sent: Sequence[SentRequest]) -> Emission | None:
     """What the expectations say the requests actually sent (and answered) should have emitted."""
-    answered = [(r, 1.0) for r in sent if r.status is not None]
+    answered = [([r], 1.0) for r in sent if r.status is not None]
     if not answered:
         return None
     basis = "the expectations file for the requests sent (no earlier measured run of this profile)"

@@ -153,6 +153,8 @@ def run_text(section: Mapping[str, Any]) -> str:
 
 def preflight_lines(forecast: Mapping[str, Any], allowances: Mapping[str, Allowance]) -> list[str]:
     lines = [f"budget forecast: about {forecast['requests']:,} requests ({forecast['requests_basis']})"]
+    bases = dict.fromkeys(str(f.get("basis")) for f in forecast["allowances"].values() if f.get("basis"))
+    lines += [f"  usage per request from {basis}" for basis in bases]
     for name, f in forecast["allowances"].items():
         a = allowances[name]
         flag = "  EXCEEDS what is left" if name in forecast["exceeds"] else ""

@@ -5,6 +5,9 @@ Understood, anywhere in the file:
 
 - ``Route("home", "/api/activities/home", 6, 200)`` calls (name, path, weight, expected status; the
   bundled locustfile's form, keywords ``name=``, ``path=``, ``weight=``, ``expected_status=`` too);
+- without such calls, ``@task`` / ``@task(weight)`` methods: the method's name, the first string in its
+  body that starts with ``/`` (the path: ``self.client.get("/orders")``, ``self._send("GET", "/orders")``),
+  the first HTTP method name written in it (default GET); the status is unknown;
 - ``wait_time = between(a, b)``, ``constant(s)``, ``constant_pacing(s)`` or ``constant_throughput(n)``
   in a user class: how many requests one user sends a second, at most (response time ignored).
 
@@ -23,7 +26,10 @@ class PlannedRoute:
     name: str
     path: str
     weight: float
-    status: int  # the status the route answers when the app is healthy (decides status-specific expectations)
+    # the status the route answers when the app is healthy (decides status-specific expectations);
+    # None: not written in the locustfile (the forecast then takes the costliest the expectations list)
+    status: int | None
+    method: str = "GET"
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,29 @@ def _route(node: ast.Call) -> PlannedRoute | None:
     return PlannedRoute(name, path, weight, int(status))
 
 
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+def _task_weight(function: ast.FunctionDef | ast.AsyncFunctionDef) -> float | None:
+    """The weight of a ``@task`` or ``@task(n)`` method; None when it is no task."""
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Name) and decorator.id == "task":
+            return 1.0
+        if isinstance(decorator, ast.Call) and _call_name(decorator) == "task":
+            weight = _number(decorator.args[0]) if decorator.args else 1.0
+            return weight if weight is not None and weight > 0 else None
+    return None
+
+
+def _task_route(function: ast.FunctionDef | ast.AsyncFunctionDef, weight: float) -> PlannedRoute | None:
+    texts = [t for node in ast.walk(function) if (t := _text(node)) is not None]
+    path = next((t for t in texts if t.startswith("/")), None)
+    if path is None:
+        return None
+    method = next((t for t in texts if t in _HTTP_METHODS), "GET")
+    return PlannedRoute(function.name, path, weight, None, method)
+
+
 def _rate(node: ast.Call) -> float | None:
     """Requests a second one user sends at most, for a wait_time call."""
     args = [_number(a) for a in node.args]
@@ -86,6 +115,7 @@ def read_locustfile(path: Path) -> LocustfileTraffic:
     except (OSError, SyntaxError, ValueError):
         return LocustfileTraffic((), None, "")
     routes: list[PlannedRoute] = []
+    tasks: list[PlannedRoute] = []
     rate: float | None = None
     wait = ""
     for node in ast.walk(tree):
@@ -93,10 +123,13 @@ def read_locustfile(path: Path) -> LocustfileTraffic:
             route = _route(node)
             if route is not None:
                 routes.append(route)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (weight := _task_weight(node)):
+            if (task_route := _task_route(node, weight)) is not None:
+                tasks.append(task_route)
         elif isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "wait_time" for t in node.targets
         ):
             if isinstance(node.value, ast.Call) and rate is None:
                 rate = _rate(node.value)
                 wait = ast.unparse(node.value)
-    return LocustfileTraffic(tuple(routes), rate, wait)
+    return LocustfileTraffic(tuple(routes or tasks), rate, wait)
