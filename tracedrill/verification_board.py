@@ -31,7 +31,7 @@ class BackendRow:
     found: int | None = None
     missing: int | None = None
     extra: int | None = None
-    progress: str = ""  # the last polling message, e.g. "83 items found"
+    progress: str = ""  # the last polling message, e.g. "83 items read"
     waited: str = ""  # how waiting ended, e.g. "settled 12s"
     note: str = ""
 
@@ -212,7 +212,7 @@ class LiveVerifier(Generic[ObsT]):
         try:
             self._board.interim(self._inner.verify(self._sent, obs, self._expectations))
         except Exception as exc:  # an interim view must never stop the verification itself
-            self._board.progress(self.backend, f"{count} items found (interim check failed: {exc})")
+            self._board.progress(self.backend, f"{count} items read (interim check failed: {exc})")
         return count
 
     def verify(self, sent: Sequence[SentRequest], obs: ObsT, expectations: Expectations) -> BackendReport:

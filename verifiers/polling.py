@@ -110,7 +110,7 @@ def poll_backend(
             message = None
             if count != last_count:
                 last_count, last_change = count, polled_at
-                message = f"{count} items found"
+                message = f"{count} items read"  # everything the reads returned; the table counts the run's own
             elif polled_at - last_report >= PROGRESS_EVERY_S:
                 message = f"{count} items, unchanged for {polled_at - last_change:.0f}s"
             if message:
