@@ -176,6 +176,8 @@ def test_tracedrill_budget_shows_month_to_date_runs_and_forecast(tmp_path: Path,
     assert "honeycomb, account local" in text and "20261203T170000Z-abc123" in text
     assert cli.main(["budget", "--month", "2026-13", "--budget-db", db]) == 2
     assert "--month '2026-13': use YYYY-MM" in capsys.readouterr().out
+    assert cli.main(["budget", "--month", "2026-01", "--budget-db", db]) == 0
+    assert "no runs recorded in 2026-01" in capsys.readouterr().out  # the month asked for, not "this month"
     assert cli.main(["budget", "--json", "--budget-db", str(tmp_path / "none.sqlite3")]) == 0
     assert json.loads(capsys.readouterr().out)["accounts"] == []
     assert not (tmp_path / "none.sqlite3").exists()  # looking never creates a ledger

@@ -280,7 +280,7 @@ def month_text(view: Mapping[str, Any]) -> str:
     """`tracedrill budget`: month to date, the runs, and the outlook at the newest run's rate."""
     lines = [f"free-tier budget, {view['month']} (UTC); ledger {view['ledger']}"]
     if not view["accounts"]:
-        lines.append("no runs recorded this month")
+        lines.append(f"no runs recorded in {view['month']}")
     for acc in view["accounts"]:
         lines += ["", f"{acc['backend']}, account {acc['account']}"]
         rows = [["allowance (a month)", "month to date", "used", "month end at this pace", "lasts", "sustainable"]]
