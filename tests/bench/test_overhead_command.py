@@ -84,27 +84,27 @@ def answering(status: str) -> Any:
     return app
 
 
-def test_a_path_answering_404_is_measured_but_said(capsys: pytest.CaptureFixture[str]) -> None:
-    on, off = serve("on", answering("404 Not Found")), serve("off", answering("404 Not Found"))
+def overhead_between(on_status: str, off_status: str, path: str) -> tuple[str, str]:
+    """Run a short `tracedrill overhead` against two served apps answering these statuses; their URLs."""
+    on, off = serve("on", answering(on_status)), serve("off", answering(off_status))
     try:
-        argv = ["overhead", "--on", on.url, "--off", off.url, "--path", "/nope", "--seconds", "0.3", "--rounds", "1"]
+        argv = ["overhead", "--on", on.url, "--off", off.url, "--path", path, "--seconds", "0.3", "--rounds", "1"]
         assert main(argv) == 0
     finally:
         on.stop()
         off.stop()
+    return on.url, off.url
+
+
+def test_a_path_answering_404_is_measured_but_said(capsys: pytest.CaptureFixture[str]) -> None:
+    on, off = overhead_between("404 Not Found", "404 Not Found", "/nope")
     out = capsys.readouterr().out
-    assert f"note: {on.url}/nope answers HTTP 404" in out and f"note: {off.url}/nope answers HTTP 404" in out
+    assert f"note: {on}/nope answers HTTP 404" in out and f"note: {off}/nope answers HTTP 404" in out
     assert "do not run the same code" not in out
 
 
 def test_on_and_off_answering_differently_is_said(capsys: pytest.CaptureFixture[str]) -> None:
-    on, off = serve("on", answering("500 Internal Server Error")), serve("off", answering("200 OK"))
-    try:
-        argv = ["overhead", "--on", on.url, "--off", off.url, "--path", "/x", "--seconds", "0.3", "--rounds", "1"]
-        assert main(argv) == 0
-    finally:
-        on.stop()
-        off.stop()
+    on, _ = overhead_between("500 Internal Server Error", "200 OK", "/x")
     out = capsys.readouterr().out
-    assert f"note: {on.url}/x answers HTTP 500" in out
+    assert f"note: {on}/x answers HTTP 500" in out
     assert "note: /x answers HTTP 500 on and 200 off: the two instances do not run the same code" in out
