@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verifiers.field_types import wrong_field_types
-from verifiers.model import EARLIEST_TIME_S, LATEST_TIME_S
+from verifiers.field_types import record_from_json
+from verifiers.model import not_epoch_seconds
 from verifiers.sampling.config import SamplingConfig
 
 RUN_FILE = "run.json"
@@ -45,11 +45,8 @@ class RunRecord:
 
     def _invalid_values(self) -> list[str]:
         """Values of the right type that still cannot be what `tracedrill run` wrote."""
-        problems = [
-            f"{name}: {value!r} is no time in seconds since 1970 between 2000 and 2100"
-            for name, value in (("load_start", self.load_start), ("load_end", self.load_end))
-            if value != 0 and not EARLIEST_TIME_S <= value <= LATEST_TIME_S  # 0: not recorded
-        ]
+        loads = (("load_start", self.load_start), ("load_end", self.load_end))
+        problems = not_epoch_seconds((name, value) for name, value in loads if value != 0)  # 0: not recorded
         for name, value, allowed in (
             ("backends", self.backends, BACKEND_MODES),
             ("honeycomb_plan", self.honeycomb_plan, HONEYCOMB_PLANS),
@@ -73,12 +70,9 @@ class RunRecord:
         if not path.is_file():
             raise RunRecordError(f"{run_dir} is not a run directory: {RUN_FILE} is missing")
         try:
-            fields = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(fields, dict):
-                raise TypeError(f"a JSON {type(fields).__name__}, not an object")
-            record = cls(**fields)
-            if problems := wrong_field_types(record) or record._invalid_values():
-                raise TypeError("; ".join(problems))
+            record = record_from_json(cls, path.read_text(encoding="utf-8"))
+            if problems := record._invalid_values():
+                raise ValueError("; ".join(problems))
         except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise RunRecordError(
                 f"{path}: not a run record ({exc}); tracedrill run writes it: repair it, or verify another run"

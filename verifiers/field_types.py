@@ -1,4 +1,4 @@
-"""Whether a dataclass read from JSON holds the types its fields declare.
+"""Dataclasses read from JSON, and whether they hold the types their fields declare.
 
 JSON files a person may edit or a program may cut short (the sent-ledger, run.json) are read into
 dataclasses; a value of the wrong type would otherwise surface later as a TypeError far from its cause.
@@ -8,10 +8,26 @@ them with None.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
+from collections.abc import Callable
 from functools import cache
-from typing import Any, Union
+from typing import Any, TypeVar, Union
+
+Record = TypeVar("Record")
+
+
+def record_from_json(make: Callable[..., Record], text: str | bytes) -> Record:
+    """The dataclass ``make`` builds from the JSON object ``text``, its field types checked; ValueError
+    (not JSON) or TypeError (not an object, unknown or missing keys, a value of the wrong type) otherwise."""
+    fields = json.loads(text)
+    if not isinstance(fields, dict):
+        raise TypeError(f"a JSON {type(fields).__name__}, not an object")
+    record = make(**fields)
+    if problems := wrong_field_types(record):
+        raise TypeError("; ".join(problems))
+    return record
 
 
 def wrong_field_types(record: object) -> list[str]:

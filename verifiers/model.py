@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from verifiers.field_types import wrong_field_types
+from verifiers.field_types import record_from_json
 
 Backend = Literal["honeycomb", "xray", "cloudwatch_logs", "rollbar"]
 # Checks about the load itself (did the target answer?) sit beside the four backends in reports.
@@ -54,13 +54,11 @@ class SentRequest:
     @classmethod
     def from_json(cls, line: str) -> SentRequest:
         """The record of one ledger line; ValueError or TypeError when the line is no such record."""
-        fields = json.loads(line)
-        if not isinstance(fields, dict):
-            raise TypeError(f"a JSON {type(fields).__name__}, not an object")
-        record = cls(**fields)
-        if problems := wrong_field_types(record):
-            raise TypeError("; ".join(problems))
-        if problems := _implausible_times(record):
+        record = record_from_json(cls, line)
+        problems = not_epoch_seconds((("start", record.start), ("end", record.end)))
+        if not problems and record.end < record.start:
+            problems.append(f"end {record.end} is before start {record.start}")
+        if problems:
             raise ValueError("; ".join(problems))
         return record
 
@@ -73,15 +71,13 @@ class SentRequest:
 EARLIEST_TIME_S, LATEST_TIME_S = 946_684_800, 4_102_444_800
 
 
-def _implausible_times(record: SentRequest) -> list[str]:
-    problems = [
+def not_epoch_seconds(named_times: Iterable[tuple[str, float]]) -> list[str]:
+    """A problem for each (name, time) that is no time in seconds between 2000 and 2100."""
+    return [
         f"{name}: {value!r} is no time in seconds since 1970 between 2000 and 2100 (milliseconds?)"
-        for name, value in (("start", record.start), ("end", record.end))
+        for name, value in named_times
         if not EARLIEST_TIME_S <= value <= LATEST_TIME_S  # NaN fails every comparison
     ]
-    if not problems and record.end < record.start:
-        problems.append(f"end {record.end} is before start {record.start}")
-    return problems
 
 
 class LedgerError(ValueError):
